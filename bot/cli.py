@@ -1,0 +1,51 @@
+"""The `smsbatch-bot` command line: the app by default, and its subcommands.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`; modules are imported only when their command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bot.cmd_run", "start the Slack app and its sender worker (the default)"),
+    "check": ("bot.cmd_check", "check a CSV file and print the preview, touching no network"),
+    "simulator": ("bot.cmd_simulator", "serve a local stand-in for the BulkSMS EAPI"),
+    "audit": ("bot.cmd_audit", "print or verify the audit log"),
+    "health": ("bot.cmd_health", "exit 0 when the database opens and the sender is alive"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand registered (imports each command module)."""
+    parser = argparse.ArgumentParser(
+        prog="smsbatch-bot", description="Send approved SMS batches from Slack."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; configuration problems end in one readable line and exit code 2."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    name = args.command or "run"
+    if args.command is None:
+        args = build_parser().parse_args(["run"])
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    try:
+        code: int = module.run(args)
+    except ConfigError as exc:
+        print(f"smsbatch-bot {name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,161 @@
+"""The typed values that cross layers: send options, the batch plan, batch states and progress.
+
+Frozen, slotted dataclasses and enums only; no I/O. The intake produces a `BatchPlan`, the store
+keeps it, the sender submits its chunks, and the Slack layer renders it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Dca(StrEnum):
+    """The EAPI's data coding alphabet for one message (and so for one submission)."""
+
+    SEVEN_BIT = "7bit"
+    SIXTEEN_BIT = "16bit"
+
+
+class TestMode(StrEnum):
+    """The EAPI's test flags: validate the submission but send nothing."""
+
+    __test__ = False  # not a pytest class
+
+    OFF = "off"
+    SUCCEED = "succeed"  # test_always_succeed=1
+    FAIL = "fail"  # test_always_fail=1
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """Batch-level send options a user chooses in the preview or the New batch modal."""
+
+    sender: str | None = None
+    routing_group: int | None = None
+    send_at: int | None = None  # unix time for send_time_unixtime; None sends now
+    test_mode: TestMode = TestMode.OFF
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One sendable message, exactly as it will go out."""
+
+    line: int  # the line a spreadsheet shows for the row (header is line 1)
+    msisdn: str  # international digits, no '+'
+    text: str  # exact text (line endings normalised to LF)
+    dca: Dca
+    parts: int
+    country: str  # ISO region of the destination, e.g. "GB"
+    encoding_reason: str | None = None  # why 16-bit, naming the first character that forced it
+    overrides: tuple[tuple[str, str], ...] = ()  # validated per-row EAPI columns, in column order
+    flags: tuple[str, ...] = ()  # warnings a person should see (ambiguous number, …)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A row that will not be sent, with a reason a person can act on."""
+
+    line: int
+    column: str
+    reason: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRow:
+    """A row dropped because an earlier row has the same number and the same text."""
+
+    line: int
+    first_line: int
+    msisdn: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChunk:
+    """One future EAPI submission: consecutive messages of a single dca."""
+
+    index: int  # 0-based
+    dca: Dca
+    lines: tuple[int, ...]  # the `Message.line`s it carries, in order
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """Estimated credits for one destination country."""
+
+    country: str
+    messages: int
+    parts: int
+    credits: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What the intake made of one upload: every row read is in exactly one list."""
+
+    rows: int  # data rows read
+    messages: tuple[Message, ...]
+    rejected: tuple[RejectedRow, ...]
+    duplicates: tuple[DuplicateRow, ...]
+    chunks: tuple[PlannedChunk, ...]
+    cost: tuple[CostLine, ...]
+    credits: Decimal
+    options: SendOptions
+    text_encoding: str  # how the bytes were decoded: "utf-8", "utf-8-sig", "utf-16", "cp1252"
+    delimiter: str
+    columns: tuple[tuple[str, str], ...] = ()  # (role, header used), e.g. ("msisdn", "Phone")
+    ignored_columns: tuple[str, ...] = ()  # headers kept out of the submission
+    notes: tuple[str, ...] = field(default=())  # file-level remarks for the preview
+
+    @property
+    def parts(self) -> int:
+        """SMS parts of all sendable messages."""
+        return sum(m.parts for m in self.messages)
+
+
+class BatchState(StrEnum):
+    """A batch's life: pending → approved → sending → sent | partly_sent | failed | unknown."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    PARTLY_SENT = "partly_sent"
+    FAILED = "failed"
+    UNKNOWN = "outcome_unknown"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        """True when nothing more will happen to the batch."""
+        return self not in (BatchState.PENDING, BatchState.APPROVED, BatchState.SENDING)
+
+
+class ProgressKind(StrEnum):
+    """What the sender reports through a `Notifier`."""
+
+    QUEUED = "queued"
+    CHUNK_DONE = "chunk_done"  # one submission answered (accepted, scheduled, or fatal)
+    RETRYING = "retrying"
+    FINISHED = "finished"  # the batch reached a final state (sent, partly sent, failed)
+    UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One report from the sender about one batch."""
+
+    kind: ProgressKind
+    batch_id: int
+    chunk_index: int | None = None
+    chunk_count: int = 0
+    status_code: int | None = None
+    description: str | None = None  # the EAPI's status_description, or our reason
+    eapi_batch_id: int | None = None
+    attempt: int | None = None
+    retry_in_seconds: float | None = None
+    state: BatchState | None = None
+    queue_position: int | None = None
