@@ -26,3 +26,27 @@ class ConfigError(SmsbatchError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("configuration: " + "; ".join(self.problems))
+
+
+class IntakeError(SmsbatchError):
+    """An upload that cannot be read as CSV at all (binary, HTML, over a limit, no columns)."""
+
+
+class EapiError(SmsbatchError):
+    """The EAPI could not be asked, or answered something we cannot use."""
+
+
+class EapiResponseError(EapiError):
+    """A body that is not `status_code|status_description[|batch_id]` (first 200 chars quoted)."""
+
+
+class StoreError(SmsbatchError):
+    """The database refused an operation or does not hold what was asked."""
+
+
+class BatchNotFound(StoreError):
+    """No batch has that id."""
+
+
+class TransitionRefused(StoreError):
+    """A state change lost: the batch was already decided (the message says by whom, and when)."""
