@@ -3,11 +3,18 @@
 A message can go as 7-bit when every character is in GSM 03.38 *and* has an ISO-8859-1 form the
 EAPI maps back to it: the Latin-1 characters themselves, and the Greek capitals, which BulkSMS
 takes as spare Latin-1 bytes (`eapi-research.md` 1.8). Everything else makes the message 16-bit.
+
+`count_parts` counts SMS parts as carriers do (`eapi-research.md` 2.2, 2.3): 160 septets in one
+part or 153 per concatenated part, an escape pair (`{`, `[`, `~`, ...) never split across two parts;
+70 UTF-16 code units in one part or 67 per part, a surrogate pair (emoji) never split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from bot.model import Dca
 
 # GSM 03.38 basic table, minus ESC; every one costs one septet.
 GSM_BASIC = frozenset(
@@ -63,6 +70,8 @@ def _why(char: str) -> str:
 
 def first_non_7bit(text: str) -> Forced16Bit | None:
     """The first character that forces 16-bit, or None when the text can go as 7-bit."""
+    if EAPI_7BIT.issuperset(text):  # the common case, checked in C
+        return None
     for index, char in enumerate(text):
         if char not in EAPI_7BIT:
             return Forced16Bit(index, char, _why(char))
@@ -83,3 +92,67 @@ def eapi_7bit_form(text: str) -> str:
 def eapi_16bit_form(text: str) -> str:
     """The text as the EAPI wants 16-bit: hex of UTF-16BE code units, upper case."""
     return text.encode("utf-16-be").hex().upper()
+
+
+# Carrier limits (eapi-research.md 2.2): a concatenated part loses room to its 6-octet header.
+SEVEN_BIT_SINGLE = 160  # septets in a message that fits one SMS
+SEVEN_BIT_PART = 153  # septets per part of a concatenated message
+SIXTEEN_BIT_SINGLE = 70  # UTF-16 code units in a message that fits one SMS
+SIXTEEN_BIT_PART = 67  # UTF-16 code units per part of a concatenated message
+
+# Counted with str.count, which runs in C: far faster than a per-character loop.
+_EXTENSION_CHARS = "".join(sorted(GSM_EXTENSION))
+
+
+def septets(text: str) -> int:
+    """The 7-bit length of the text: extension characters count 2, every other character 1.
+
+    Meaningful for text that can go as 7-bit (see `first_non_7bit`).
+    """
+    return len(text) + sum(text.count(c) for c in _EXTENSION_CHARS)
+
+
+def utf16_units(text: str) -> int:
+    """The 16-bit length of the text: UTF-16 code units (a character outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _pack(costs: Iterator[int], per_part: int) -> int:
+    """Parts needed when no character's units may be split across two parts."""
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > per_part:
+            parts, used = parts + 1, 0
+        used += cost
+    return parts
+
+
+def _seven_bit_parts(text: str) -> int:
+    total = septets(text)
+    if total <= SEVEN_BIT_SINGLE:
+        return 1
+    if total == len(text):  # no escape pairs: plain division is exact
+        return -(-total // SEVEN_BIT_PART)
+    # An escape pair may not straddle two parts, so a '{' at septet 153 opens the next part.
+    return _pack((2 if c in GSM_EXTENSION else 1 for c in text), SEVEN_BIT_PART)
+
+
+def _sixteen_bit_parts(text: str) -> int:
+    total = utf16_units(text)
+    if total <= SIXTEEN_BIT_SINGLE:
+        return 1
+    if total == len(text):  # no surrogate pairs: plain division is exact
+        return -(-total // SIXTEEN_BIT_PART)
+    # A surrogate pair may not straddle two parts, so an emoji at unit 67 opens the next part.
+    return _pack((2 if ord(c) > 0xFFFF else 1 for c in text), SIXTEEN_BIT_PART)
+
+
+def count_parts(text: str) -> tuple[Dca, int]:
+    """The encoding the message needs and the SMS parts it takes, as carriers count them.
+
+    7-bit when every character can travel in the EAPI's 7-bit form, else 16-bit. An empty text
+    still occupies one SMS, so it counts as one 7-bit part.
+    """
+    if first_non_7bit(text) is None:
+        return Dca.SEVEN_BIT, _seven_bit_parts(text)
+    return Dca.SIXTEEN_BIT, _sixteen_bit_parts(text)
