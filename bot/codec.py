@@ -1,0 +1,174 @@
+"""JSON forms of the shared model types, and the digest that binds an approval to its content.
+
+The store keeps a `BatchPlan` as JSON (every message included) and rebuilds it exactly; the
+digest is SHA-256 over a canonical JSON of what the preview showed: every message (line,
+msisdn, text, dca, parts, overrides) and the send options. Canonical means: keys sorted, no
+insignificant whitespace, non-ASCII kept as UTF-8, the whole encoded as UTF-8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from bot.model import (
+    BatchPlan,
+    CostLine,
+    Dca,
+    DuplicateRow,
+    Message,
+    PlannedChunk,
+    RejectedRow,
+    SendOptions,
+    TestMode,
+)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, compact separators, UTF-8 characters as themselves."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of the UTF-8 bytes of a text, as 64 lower-case hex digits."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def options_to_dict(options: SendOptions) -> dict[str, Any]:
+    """SendOptions as a JSON-ready dict."""
+    return {
+        "sender": options.sender,
+        "routing_group": options.routing_group,
+        "send_at": options.send_at,
+        "test_mode": options.test_mode.value,
+    }
+
+
+def options_from_dict(data: dict[str, Any]) -> SendOptions:
+    """SendOptions back from `options_to_dict`."""
+    return SendOptions(
+        sender=data.get("sender"),
+        routing_group=data.get("routing_group"),
+        send_at=data.get("send_at"),
+        test_mode=TestMode(data.get("test_mode", TestMode.OFF.value)),
+    )
+
+
+def _pairs(pairs: tuple[tuple[str, str], ...]) -> list[list[str]]:
+    return [[key, value] for key, value in pairs]
+
+
+def _unpairs(data: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((key, value) for key, value in data)
+
+
+def _message_to_dict(m: Message) -> dict[str, Any]:
+    return {
+        "line": m.line,
+        "msisdn": m.msisdn,
+        "text": m.text,
+        "dca": m.dca.value,
+        "parts": m.parts,
+        "country": m.country,
+        "encoding_reason": m.encoding_reason,
+        "overrides": _pairs(m.overrides),
+        "flags": list(m.flags),
+    }
+
+
+def _message_from_dict(d: dict[str, Any]) -> Message:
+    return Message(
+        line=d["line"],
+        msisdn=d["msisdn"],
+        text=d["text"],
+        dca=Dca(d["dca"]),
+        parts=d["parts"],
+        country=d["country"],
+        encoding_reason=d["encoding_reason"],
+        overrides=_unpairs(d["overrides"]),
+        flags=tuple(d["flags"]),
+    )
+
+
+def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
+    """A BatchPlan as a JSON-ready dict (Decimal credits as strings, so nothing is rounded)."""
+    return {
+        "rows": plan.rows,
+        "messages": [_message_to_dict(m) for m in plan.messages],
+        "rejected": [[r.line, r.column, r.reason, r.value] for r in plan.rejected],
+        "duplicates": [[d.line, d.first_line, d.msisdn] for d in plan.duplicates],
+        "chunks": [[c.index, c.dca.value, list(c.lines)] for c in plan.chunks],
+        "cost": [[c.country, c.messages, c.parts, str(c.credits)] for c in plan.cost],
+        "credits": str(plan.credits),
+        "options": options_to_dict(plan.options),
+        "text_encoding": plan.text_encoding,
+        "delimiter": plan.delimiter,
+        "columns": _pairs(plan.columns),
+        "ignored_columns": list(plan.ignored_columns),
+        "notes": list(plan.notes),
+    }
+
+
+def plan_from_dict(d: dict[str, Any]) -> BatchPlan:
+    """The BatchPlan `plan_to_dict` was made from, equal field for field."""
+    return BatchPlan(
+        rows=d["rows"],
+        messages=tuple(_message_from_dict(m) for m in d["messages"]),
+        rejected=tuple(RejectedRow(*r) for r in d["rejected"]),
+        duplicates=tuple(DuplicateRow(*r) for r in d["duplicates"]),
+        chunks=tuple(PlannedChunk(i, Dca(dca), tuple(lines)) for i, dca, lines in d["chunks"]),
+        cost=tuple(CostLine(c, m, p, Decimal(cr)) for c, m, p, cr in d["cost"]),
+        credits=Decimal(d["credits"]),
+        options=options_from_dict(d["options"]),
+        text_encoding=d["text_encoding"],
+        delimiter=d["delimiter"],
+        columns=_unpairs(d["columns"]),
+        ignored_columns=tuple(d["ignored_columns"]),
+        notes=tuple(d["notes"]),
+    )
+
+
+def plan_to_json(plan: BatchPlan) -> str:
+    """The plan as compact JSON text for the store."""
+    return canonical_json(plan_to_dict(plan))
+
+
+def plan_from_json(text: str) -> BatchPlan:
+    """The plan back from `plan_to_json`."""
+    return plan_from_dict(json.loads(text))
+
+
+def batch_digest(plan: BatchPlan) -> str:
+    """SHA-256 over exactly what the preview showed: every message and the send options."""
+    shown = {
+        "messages": [
+            {
+                "line": m.line,
+                "msisdn": m.msisdn,
+                "text": m.text,
+                "dca": m.dca.value,
+                "parts": m.parts,
+                "overrides": _pairs(m.overrides),
+            }
+            for m in plan.messages
+        ],
+        "options": options_to_dict(plan.options),
+    }
+    return sha256_hex(canonical_json(shown))
+
+
+def params_to_json(params: dict[str, str]) -> str:
+    """A submission's form fields as JSON text, in their order (the body depends on it)."""
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+
+
+def params_from_json(text: str) -> dict[str, str]:
+    """The form fields back, in the order they were stored."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("stored submission parameters are not a JSON object of strings")
+    return data

@@ -1,0 +1,195 @@
+"""The database schema as ordered migrations (sqlite-utils `Migrations`).
+
+Never edit a migration that has run somewhere: add a new one. `apply(db)` runs inside one
+`BEGIN IMMEDIATE` transaction, so two processes opening a new database at once cannot both
+create it; sqlite-utils then wraps each migration in a savepoint and records it in
+`_sqlite_migrations`.
+
+Times are unix seconds (REAL, UTC) except `audit_log.at`, which is UTC ISO-8601 text because the
+audit log is read by people and by tools that know nothing of this code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+STOP_DUP_MODULUS = 2_147_483_647  # the EAPI's stop_dup_id is a positive int32: 1..2^31-1
+GENESIS_HASH = "0" * 64  # the prev_hash of the first audit entry
+
+migrations = Migrations("smsbatch")
+
+_BATCH_STATES = (
+    "'pending','approved','sending','sent','partly_sent','failed','outcome_unknown',"
+    "'cancelled','expired'"
+)
+_CHUNK_STATES = "'queued','sending','accepted','scheduled','failed','unknown'"
+
+_SCHEMA_1 = (
+    f"""
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL CHECK (state IN ({_BATCH_STATES})),
+        plan TEXT NOT NULL,
+        options TEXT NOT NULL,
+        source BLOB NOT NULL,
+        source_kind TEXT NOT NULL,
+        file_id TEXT,
+        file_name TEXT,
+        digest TEXT NOT NULL,
+        prepared_by TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT,
+        card_channel TEXT,
+        card_ts TEXT,
+        created_at REAL NOT NULL,
+        decided_by TEXT,
+        decided_at REAL,
+        approved_seq INTEGER UNIQUE,
+        finished_at REAL,
+        simulated INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX batches_state ON batches (state, approved_seq)",
+    "CREATE INDEX batches_channel ON batches (channel_id, id)",
+    f"""
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        chunk_index INTEGER NOT NULL,
+        dca TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        params_sha256 TEXT NOT NULL,
+        stop_dup_id INTEGER NOT NULL UNIQUE CHECK (stop_dup_id BETWEEN 1 AND 2147483647),
+        state TEXT NOT NULL CHECK (state IN ({_CHUNK_STATES})),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        status_code INTEGER,
+        description TEXT,
+        eapi_batch_id INTEGER,
+        reason TEXT,
+        first_attempt_at REAL,
+        next_attempt_at REAL,
+        finished_at REAL,
+        UNIQUE (batch_id, chunk_index)
+    )
+    """,
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk_id INTEGER NOT NULL REFERENCES chunks (id),
+        number INTEGER NOT NULL,
+        stop_dup_id INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        outcome TEXT,
+        http_status INTEGER,
+        status_code INTEGER,
+        raw_answer TEXT,
+        error TEXT,
+        duration REAL,
+        UNIQUE (chunk_id, number)
+    )
+    """,
+    "CREATE INDEX attempts_open ON attempts (finished_at, chunk_id)",
+    """
+    CREATE TABLE uploads (
+        file_id TEXT PRIMARY KEY,
+        channel_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        claimed_at REAL NOT NULL
+    )
+    """,
+    "CREATE TABLE events (event_id TEXT PRIMARY KEY, claimed_at REAL NOT NULL)",
+    """
+    CREATE TABLE sender_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL
+    )
+    """,
+    # One row; `next_seq` only grows and `base` never changes (the triggers below refuse).
+    """
+    CREATE TABLE stop_dup_sequence (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        base INTEGER NOT NULL CHECK (base BETWEEN 0 AND 2147483646),
+        next_seq INTEGER NOT NULL CHECK (next_seq >= 0)
+    )
+    """,
+    """
+    CREATE TRIGGER stop_dup_sequence_only_grows BEFORE UPDATE ON stop_dup_sequence
+    WHEN NEW.base IS NOT OLD.base OR NEW.next_seq <= OLD.next_seq
+    BEGIN SELECT RAISE(ABORT, 'stop_dup_sequence never goes back: ids must never repeat'); END
+    """,
+    """
+    CREATE TRIGGER stop_dup_sequence_kept BEFORE DELETE ON stop_dup_sequence
+    BEGIN SELECT RAISE(ABORT, 'stop_dup_sequence cannot be deleted: ids must never repeat'); END
+    """,
+    """
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        batch_id INTEGER,
+        chunk_index INTEGER,
+        actor TEXT NOT NULL,
+        channel_id TEXT,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    )
+    """,
+    "CREATE INDEX audit_log_batch ON audit_log (batch_id, id)",
+    """
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be changed'); END
+    """,
+    """
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be deleted'); END
+    """,
+    # A new entry must follow the last one: no gap in ids and no fork of the chain.
+    f"""
+    CREATE TRIGGER audit_log_chained BEFORE INSERT ON audit_log
+    WHEN NEW.id IS NOT (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log)
+      OR NEW.prev_hash IS NOT COALESCE(
+           (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), '{GENESIS_HASH}')
+    BEGIN SELECT RAISE(ABORT, 'audit_log entries must extend the hash chain'); END
+    """,  # noqa: S608 - GENESIS_HASH is a constant of zeros
+)
+
+
+def _execute_all(db: Database, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+@migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    """Every table, plus the stop_dup_id sequence with its random base."""
+    _execute_all(db, _SCHEMA_1)
+    # A random base per database, so a re-created database does not reuse the ids of the one
+    # before it (see bot.store.Tx.allocate_stop_dup_id for the residual risk).
+    base = secrets.randbelow(STOP_DUP_MODULUS)
+    db.execute("INSERT INTO stop_dup_sequence (id, base, next_seq) VALUES (1, ?, 0)", [base])
+
+
+def apply(db: Database) -> list[str]:
+    """Apply pending migrations in one write transaction; return the names applied."""
+    conn: Any = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        pending = [m.name for m in migrations.pending(db)]
+        if pending:
+            migrations.apply(db)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return pending

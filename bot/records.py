@@ -1,0 +1,163 @@
+"""Typed records the store returns (never raw database rows), and their row mappers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import COLUMNS, AuditEntry
+from bot.codec import options_from_dict, plan_from_json
+from bot.model import BatchPlan, BatchState, Dca, SendOptions
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One batch as stored (the upload's bytes are read separately: `Store.batch_source`)."""
+
+    id: int
+    state: BatchState
+    plan: BatchPlan
+    options: SendOptions
+    digest: str
+    source_kind: str
+    file_id: str | None
+    file_name: str | None
+    prepared_by: str
+    channel_id: str
+    thread_ts: str | None
+    card_channel: str | None
+    card_ts: str | None
+    created_at: float
+    decided_by: str | None
+    decided_at: float | None
+    approved_seq: int | None
+    finished_at: float | None
+    simulated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """One submission of a batch (its parameters are read separately: `Store.chunk_params`)."""
+
+    id: int
+    batch_id: int
+    index: int
+    dca: Dca
+    messages: int
+    params_sha256: str
+    stop_dup_id: int
+    state: str  # queued | sending | accepted | scheduled | failed | unknown
+    attempts: int
+    status_code: int | None
+    description: str | None
+    eapi_batch_id: int | None
+    reason: str | None
+    first_attempt_at: float | None
+    next_attempt_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewChunk:
+    """A chunk to materialise at approval: its parameters are final from now on."""
+
+    index: int
+    dca: Dca
+    messages: int
+    params_json: str
+    params_sha256: str
+    stop_dup_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptAnswer:
+    """What one attempt came back with (None fields: not known)."""
+
+    outcome: str
+    http_status: int | None
+    status_code: int | None
+    raw_answer: str | None
+    error: str | None
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """What `health` and `/healthz` report; nothing secret."""
+
+    db_ok: bool
+    sender_owner: str | None
+    heartbeat_age_seconds: float | None
+    lease_expires_in_seconds: float | None
+    queue_length: int
+    oldest_approved_age_seconds: float | None
+    last_answer_age_seconds: float | None
+
+    def problem(self, max_heartbeat_age: float) -> str | None:
+        """Why the sender is not healthy, or None when its heartbeat is fresh."""
+        if self.heartbeat_age_seconds is None:
+            return "no sender has ever run on this database"
+        if self.heartbeat_age_seconds > max_heartbeat_age:
+            return (
+                f"the sender's heartbeat is {self.heartbeat_age_seconds:.0f} s old "
+                f"(limit {max_heartbeat_age:.0f} s): is the app running?"
+            )
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every figure."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def batch_record(row: sqlite3.Row) -> BatchRecord:
+    """A `batches` row (without its source bytes) as a record, plan and options decoded."""
+    return BatchRecord(
+        id=row["id"],
+        state=BatchState(row["state"]),
+        plan=plan_from_json(row["plan"]),
+        options=options_from_dict(json.loads(row["options"])),
+        digest=row["digest"],
+        source_kind=row["source_kind"],
+        file_id=row["file_id"],
+        file_name=row["file_name"],
+        prepared_by=row["prepared_by"],
+        channel_id=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        card_channel=row["card_channel"],
+        card_ts=row["card_ts"],
+        created_at=row["created_at"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        approved_seq=row["approved_seq"],
+        finished_at=row["finished_at"],
+        simulated=bool(row["simulated"]),
+    )
+
+
+def chunk_record(row: sqlite3.Row) -> ChunkRecord:
+    """A `chunks` row (without its parameters) as a record."""
+    return ChunkRecord(
+        id=row["id"],
+        batch_id=row["batch_id"],
+        index=row["chunk_index"],
+        dca=Dca(row["dca"]),
+        messages=row["messages"],
+        params_sha256=row["params_sha256"],
+        stop_dup_id=row["stop_dup_id"],
+        state=row["state"],
+        attempts=row["attempts"],
+        status_code=row["status_code"],
+        description=row["description"],
+        eapi_batch_id=row["eapi_batch_id"],
+        reason=row["reason"],
+        first_attempt_at=row["first_attempt_at"],
+        next_attempt_at=row["next_attempt_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def audit_entry(row: sqlite3.Row) -> AuditEntry:
+    """An `audit_log` row as an entry, column by column."""
+    return AuditEntry(*(row[name] for name in COLUMNS))

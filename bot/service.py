@@ -1,0 +1,383 @@
+"""The application service: what the Slack layer (and the CLI) call to prepare, decide and view.
+
+Every state change is one write transaction holding its audit entry. Approval is bound to
+content: the Approve button carries the batch id and the digest of what its preview showed
+(`bot.codec.batch_digest`), and approving with any other digest is refused. At approval every
+chunk's parameters and stop_dup_id are fixed and stored before anything is sent.
+
+Refusals are `Decision(ok=False, reason=...)`, recorded in the audit log; their reasons name
+Slack users as `<@U…>` (Slack shows the name; do not escape these reasons).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+
+from bot.audit import AuditEvent, csv_text
+from bot.codec import (
+    batch_digest,
+    options_to_dict,
+    params_to_json,
+    plan_to_json,
+    sha256_hex,
+)
+from bot.config import Settings
+from bot.eapi import BatchRow, send_batch_params
+from bot.errors import IntakeError, TransitionRefused
+from bot.intake import IntakeLimits, plan_batch, plan_text, validate_options
+from bot.model import (
+    BatchPlan,
+    BatchState,
+    Progress,
+    ProgressKind,
+    SendOptions,
+)
+from bot.notify import Notifier
+from bot.pricing import PriceTable
+from bot.records import BatchRecord, NewChunk
+from bot.store import Store, Tx
+from bot.views import BatchView, ChunkView, Decision, Origin, batch_view, when_text
+
+__all__ = ["BatchService", "BatchView", "ChunkView", "Decision", "Origin", "decided_reason"]
+
+
+def decided_reason(batch: BatchRecord) -> str:
+    """Why a batch can no longer be decided: who decided it, and when."""
+    if batch.state is BatchState.PENDING:
+        return f"batch {batch.id} is still waiting for approval"
+    when = when_text(batch.decided_at) if batch.decided_at is not None else "an unknown time"
+    if batch.state is BatchState.EXPIRED:
+        return f"batch {batch.id} expired at {when} without approval; prepare it again"
+    if batch.state is BatchState.CANCELLED:
+        return f"batch {batch.id} was already cancelled by <@{batch.decided_by}> at {when}"
+    return f"batch {batch.id} was already approved by <@{batch.decided_by}> at {when}"
+
+
+class BatchService:
+    """Prepare, change, approve, cancel and view batches; the Slack layer's one entry point."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        prices: PriceTable,
+        *,
+        is_approver: Callable[[str], bool],
+        notifier: Notifier,
+        wake_sender: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        simulated: bool = False,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.prices = prices
+        self.limits = IntakeLimits.from_settings(settings)
+        self._is_approver = is_approver
+        self._notifier = notifier
+        self._wake_sender = wake_sender
+        self._clock = clock
+        self.simulated = simulated
+
+    # Slack-side de-duplication
+
+    def claim_upload(self, file_id: str, channel_id: str, user_id: str) -> bool:
+        """True exactly once ever per Slack file id (durable across restarts)."""
+        return self.store.claim_upload(file_id, channel_id, user_id, self._clock())
+
+    def claim_event(self, event_id: str) -> bool:
+        """True exactly once ever per Slack event id (durable across restarts)."""
+        return self.store.claim_event(event_id, self._clock())
+
+    # Preparing
+
+    def _plan(self, data: bytes, kind: str, options: SendOptions) -> BatchPlan:
+        problems = validate_options(options)
+        if problems:
+            raise IntakeError("the send options cannot be used: " + "; ".join(problems))
+        if kind == "text":
+            return plan_text(data.decode("utf-8"), options, self.limits, self.prices)
+        return plan_batch(data, options, self.limits, self.prices)
+
+    def prepare(self, data: bytes, options: SendOptions, origin: Origin) -> BatchView:
+        """Plan an upload or paste and keep it as a pending batch (audit `batch_prepared`).
+
+        IntakeError propagates after an `upload_refused` entry is recorded.
+        """
+        kind = "text" if origin.source == "paste" and _is_utf8(data) else "bytes"
+        now = self._clock()
+        try:
+            plan = self._plan(data, kind, options)
+        except IntakeError as exc:
+            with self.store.write() as tx:
+                tx.audit(
+                    AuditEvent.UPLOAD_REFUSED,
+                    at=now,
+                    actor=origin.user_id,
+                    channel_id=origin.channel_id,
+                    detail=_origin_detail(origin, data) | {"reason": str(exc)},
+                )
+            raise
+        digest = batch_digest(plan)
+        with self.store.write() as tx:
+            batch_id = tx.insert_batch(
+                {
+                    "state": BatchState.PENDING.value,
+                    "plan": plan_to_json(plan),
+                    "options": json.dumps(options_to_dict(options)),
+                    "source": data,
+                    "source_kind": kind,
+                    "file_id": origin.file_id,
+                    "file_name": origin.file_name,
+                    "digest": digest,
+                    "prepared_by": origin.user_id,
+                    "channel_id": origin.channel_id,
+                    "thread_ts": origin.thread_ts,
+                    "created_at": now,
+                    "simulated": int(self.simulated),
+                }
+            )
+            tx.audit(
+                AuditEvent.BATCH_PREPARED,
+                at=now,
+                actor=origin.user_id,
+                batch_id=batch_id,
+                channel_id=origin.channel_id,
+                detail=_origin_detail(origin, data) | _plan_detail(plan, digest),
+            )
+        return self.get(batch_id)
+
+    def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
+        """Remember where the batch's preview card is, so progress can edit it."""
+        with self.store.write() as tx:
+            tx.batch(batch_id)  # BatchNotFound for a wrong id
+            tx.set_card(batch_id, channel_id, ts)
+
+    def change_options(self, batch_id: int, options: SendOptions, actor: str) -> BatchView:
+        """Re-plan a pending batch with new options (new digest); TransitionRefused otherwise."""
+        batch = self.store.batch(batch_id)
+        if batch.state is not BatchState.PENDING:
+            raise TransitionRefused(decided_reason(batch))
+        data, kind = self.store.batch_source(batch_id)
+        plan = self._plan(data, kind, options)
+        digest = batch_digest(plan)
+        now = self._clock()
+        with self.store.write() as tx:
+            if not tx.replan(
+                batch_id, plan_to_json(plan), json.dumps(options_to_dict(options)), digest
+            ):
+                raise TransitionRefused(decided_reason(tx.batch(batch_id)))
+            tx.audit(
+                AuditEvent.OPTIONS_CHANGED,
+                at=now,
+                actor=actor,
+                batch_id=batch_id,
+                channel_id=batch.channel_id,
+                detail={
+                    "old_options": options_to_dict(batch.options),
+                    "old_digest": batch.digest,
+                }
+                | _plan_detail(plan, digest),
+            )
+        return self.get(batch_id)
+
+    # Deciding
+
+    def _approval_problem(
+        self, batch: BatchRecord, actor: str, digest: str, approver: bool
+    ) -> str | None:
+        if not approver:
+            if not self.settings.approvers:
+                return "nobody can approve batches yet: set SMSBATCH_APPROVERS"
+            return "you are not an approver: ask someone listed in SMSBATCH_APPROVERS"
+        if actor == batch.prepared_by and not self.settings.self_approval:
+            return (
+                f"you prepared batch {batch.id}, so another approver must approve it "
+                "(SMSBATCH_SELF_APPROVAL is off)"
+            )
+        if batch.state is not BatchState.PENDING:
+            return decided_reason(batch)
+        if digest != batch.digest:
+            return (
+                f"batch {batch.id} has changed since this preview was drawn (its options were "
+                "edited): check the updated preview and approve that one"
+            )
+        if not batch.plan.messages:
+            return f"batch {batch.id} has no message to send: every row was rejected or a duplicate"
+        return None
+
+    def _materialise(self, tx: Tx, batch: BatchRecord) -> list[NewChunk]:
+        """Every chunk's final parameters, each with a newly allocated stop_dup_id."""
+        by_line = {m.line: m for m in batch.plan.messages}
+        chunks = []
+        for planned in batch.plan.chunks:
+            rows = [
+                BatchRow(by_line[line].msisdn, by_line[line].text, by_line[line].overrides)
+                for line in planned.lines
+            ]
+            stop_dup_id = tx.allocate_stop_dup_id()
+            params = send_batch_params(
+                rows,
+                planned.dca,
+                batch.plan.options,
+                stop_dup_id=stop_dup_id,
+                max_parts=self.settings.max_parts,
+            )
+            text = params_to_json(params)
+            chunks.append(
+                NewChunk(planned.index, planned.dca, len(rows), text, sha256_hex(text), stop_dup_id)
+            )
+        return chunks
+
+    def approve(self, batch_id: int, actor: str, digest: str) -> Decision:
+        """Approve exactly what the preview showed; of concurrent approvals one wins."""
+        approver = self._is_approver(actor)
+        now = self._clock()
+        with self.store.write() as tx:
+            batch = tx.batch(batch_id)
+            reason = self._approval_problem(batch, actor, digest, approver)
+            chunks: list[NewChunk] = []
+            if reason is None:
+                try:
+                    chunks = self._materialise(tx, batch)
+                except ValueError as exc:
+                    reason = f"batch {batch_id} cannot be submitted as it is: {exc}"
+                if reason is None and not chunks:
+                    reason = f"batch {batch_id} has no submission planned; prepare it again"
+            if reason is None and tx.decide(batch_id, BatchState.APPROVED, actor, now, digest):
+                for chunk in chunks:
+                    tx.insert_chunk(batch_id, chunk)
+                tx.audit(
+                    AuditEvent.APPROVED,
+                    at=now,
+                    actor=actor,
+                    batch_id=batch_id,
+                    channel_id=batch.channel_id,
+                    detail=_approval_detail(batch, chunks),
+                )
+            else:
+                reason = reason or decided_reason(tx.batch(batch_id))
+                tx.audit(
+                    AuditEvent.APPROVAL_REFUSED,
+                    at=now,
+                    actor=actor,
+                    batch_id=batch_id,
+                    channel_id=batch.channel_id,
+                    detail={"reason": reason, "digest": digest},
+                )
+        view = self.get(batch_id)
+        if reason is None:
+            self._queued(view)
+        return Decision(reason is None, view, reason or "")
+
+    def _queued(self, view: BatchView) -> None:
+        self._notifier.notify(
+            Progress(
+                ProgressKind.QUEUED,
+                view.id,
+                chunk_count=len(view.chunks),
+                state=view.state,
+                queue_position=view.queue_position,
+            )
+        )
+        self._wake_sender()
+
+    def cancel(self, batch_id: int, actor: str) -> Decision:
+        """Cancel a pending batch: its preparer or an approver may."""
+        batch = self.store.batch(batch_id)
+        allowed = actor == batch.prepared_by or self._is_approver(actor)
+        now = self._clock()
+        with self.store.write() as tx:
+            batch = tx.batch(batch_id)
+            reason = None
+            if not allowed:
+                reason = "only the person who prepared the batch or an approver can cancel it"
+            elif not tx.decide(batch_id, BatchState.CANCELLED, actor, now):
+                reason = decided_reason(batch)
+            tx.audit(
+                AuditEvent.CANCELLED if reason is None else AuditEvent.CANCEL_REFUSED,
+                at=now,
+                actor=actor,
+                batch_id=batch_id,
+                channel_id=batch.channel_id,
+                detail={} if reason is None else {"reason": reason},
+            )
+        return Decision(reason is None, self.get(batch_id), reason or "")
+
+    # Viewing
+
+    def get(self, batch_id: int) -> BatchView:
+        """The batch as it is now; BatchNotFound for an unknown id."""
+        with self.store.snapshot() as read:
+            batch = read.batch(batch_id)
+            return batch_view(batch, read.chunks(batch_id), read.queue_position(batch_id))
+
+    def recent(self, limit: int = 5, channel_id: str | None = None) -> list[BatchView]:
+        """The newest batches first, optionally only those of one channel."""
+        with self.store.snapshot() as read:
+            return [
+                batch_view(b, read.chunks(b.id), read.queue_position(b.id))
+                for b in read.recent(limit, channel_id)
+            ]
+
+    def rejected_csv(self, batch_id: int) -> bytes:
+        """Every rejected row as CSV (UTF-8 with BOM for Excel), cells formula-safe."""
+        plan = self.store.batch(batch_id).plan
+        rows = ([r.line, r.column, r.reason, r.value] for r in plan.rejected)
+        return csv_text(("line", "column", "reason", "value"), rows).encode("utf-8-sig")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _origin_detail(origin: Origin, data: bytes) -> dict[str, object]:
+    return {
+        "source": origin.source,
+        "file_id": origin.file_id,
+        "file_name": origin.file_name,
+        "thread_ts": origin.thread_ts,
+        "bytes": len(data),
+        "source_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def _plan_detail(plan: BatchPlan, digest: str) -> dict[str, object]:
+    return {
+        "digest": digest,
+        "options": options_to_dict(plan.options),
+        "rows": plan.rows,
+        "recipients": len(plan.messages),
+        "parts": plan.parts,
+        "credits": str(plan.credits),
+        "rejected": len(plan.rejected),
+        "duplicates": len(plan.duplicates),
+        "chunks": len(plan.chunks),
+        "text_encoding": plan.text_encoding,
+    }
+
+
+def _approval_detail(batch: BatchRecord, chunks: list[NewChunk]) -> dict[str, object]:
+    return {
+        "digest": batch.digest,
+        "prepared_by": batch.prepared_by,
+        "recipients": len(batch.plan.messages),
+        "parts": batch.plan.parts,
+        "credits": str(batch.plan.credits),
+        "chunks": [
+            {
+                "index": c.index,
+                "dca": c.dca.value,
+                "messages": c.messages,
+                "stop_dup_id": c.stop_dup_id,
+                "params_sha256": c.params_sha256,
+            }
+            for c in chunks
+        ],
+    }
