@@ -56,9 +56,8 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def main(argv: list[str]) -> int:
-    """Run the benchmark and print its figures."""
-    count = int(argv[0]) if argv else 100
+def measure(count: int = 100) -> dict[str, float]:
+    """Drain `count` approved batches and return the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(db_path=Path(tmp) / "bench.db", approvers=(APPROVER,))
         store = Store.open(settings.db_path)
@@ -89,13 +88,29 @@ def main(argv: list[str]) -> int:
         processed, opened = len(server.processed), server.connections_opened
         in_flight = server.max_in_flight
         store.close()
-    print(f"submissions processed: {processed} of {count}")
-    print(f"tcp connections opened: {opened} (target 1)")
-    print(f"max requests in flight: {in_flight} (must be 1)")
-    print(f"time per submission: median {statistics.median(times) * 1000:.1f} ms")
-    print(f"time per submission: p95 {_percentile(times, 0.95) * 1000:.1f} ms")
-    print(f"total: {total:.2f} s for {len(times)} submissions")
-    return 0 if processed == count and opened == 1 and in_flight == 1 else 1
+    return {
+        "batches": count,
+        "processed": processed,
+        "connections_opened": opened,
+        "max_in_flight": in_flight,
+        "median_ms": statistics.median(times) * 1000,
+        "p95_ms": _percentile(times, 0.95) * 1000,
+        "total_s": total,
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its figures."""
+    count = int(argv[0]) if argv else 100
+    figures = measure(count)
+    print(f"submissions processed: {figures['processed']:.0f} of {count}")
+    print(f"tcp connections opened: {figures['connections_opened']:.0f} (target 1)")
+    print(f"max requests in flight: {figures['max_in_flight']:.0f} (must be 1)")
+    print(f"time per submission: median {figures['median_ms']:.1f} ms")
+    print(f"time per submission: p95 {figures['p95_ms']:.1f} ms")
+    print(f"total: {figures['total_s']:.2f} s")
+    healthy = figures["processed"] == count and figures["connections_opened"] == 1
+    return 0 if healthy and figures["max_in_flight"] == 1 else 1
 
 
 if __name__ == "__main__":
