@@ -66,7 +66,7 @@ class FakeFile:
 class FakeSlack:
     """State and helpers of the fake; `start()` serves it on an ephemeral port."""
 
-    token: str = "xoxb-test-token"
+    token: str = "xoxb-test_token"
     file_token: str | None = None  # the token downloads need, when not `token`
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, FakeFile] = field(default_factory=dict)

@@ -98,7 +98,7 @@ def test_upload_inside_a_thread_gets_its_preview_in_that_thread(h: Harness) -> N
 def test_a_login_page_instead_of_the_file_is_refused_clearly(h: Harness) -> None:
     """When Slack sends HTML (no valid auth), the thread says so; nothing is parsed or shown."""
     file = h.fake.add_file("contacts.csv", CSV)
-    h.fake.file_token = "xoxb-somebody-else"  # our token no longer opens the file
+    h.fake.file_token = "xoxb-somebody_else"  # our token no longer opens the file
     h.event(file_share(h, file))
     reply = h.fake.wait_for(lambda: h.thread_texts(UPLOAD_TS), what="a refusal")[0]
     assert "login page" in reply and "contacts.csv" in reply

@@ -60,7 +60,7 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
         "EAPI_URL": "https://bulksms.vsms.net/eapi",
         "EAPI_USERNAME": "john",
         "EAPI_PASSWORD": "hunter2-very-secret",
-        "SLACK_BOT_TOKEN": "xoxb-1234-secret-token",
+        "SLACK_BOT_TOKEN": "xoxb-1234_secret_token",
         "SLACK_APP_TOKEN": "not-an-app-token-secret",
     }
     with pytest.raises(ConfigError) as caught:
@@ -69,7 +69,7 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
     env["SLACK_APP_TOKEN"] = "xapp-1-secret-app"
     settings = settings_from_env(env)
     shown = repr(settings) + str(settings)
-    for secret in ("hunter2-very-secret", "xoxb-1234-secret-token", "xapp-1-secret-app"):
+    for secret in ("hunter2-very-secret", "xoxb-1234_secret_token", "xapp-1-secret-app"):
         assert secret not in shown
     assert settings.eapi_password == Secret("hunter2-very-secret")
     assert settings.socket_mode

@@ -13,7 +13,7 @@ ENV = {
     "EAPI_URL": "https://eapi.example.test/eapi",
     "EAPI_USERNAME": "john",
     "EAPI_PASSWORD": "pa55-word-secret",
-    "SLACK_BOT_TOKEN": "xoxb-secret-bot-token",
+    "SLACK_BOT_TOKEN": "xoxb-secret_bot_token",
 }
 
 
@@ -23,7 +23,7 @@ def _log_once(fmt: str) -> str:
     handler = configure_logging(settings, stream)
     try:
         logging.getLogger("smsbatch.test").warning(
-            "posted body password=pa55-word-secret token xoxb-secret-bot-token",
+            "posted body password=pa55-word-secret token xoxb-secret_bot_token",
             extra={"batch": 12, "chunk": 0, "attempt": 2, "user": "U1"},
         )
     finally:
@@ -38,7 +38,7 @@ def test_key_value_lines_carry_context_and_hide_secrets() -> None:
     for pair in ("batch=12", "chunk=0", "attempt=2", "user=U1", "level=warning"):
         assert pair in line
     assert "pa55-word-secret" not in line
-    assert "xoxb-secret-bot-token" not in line
+    assert "xoxb-secret_bot_token" not in line
 
 
 def test_json_lines_parse_and_hide_secrets() -> None:
@@ -48,4 +48,4 @@ def test_json_lines_parse_and_hide_secrets() -> None:
     assert record["batch"] == 12
     assert record["user"] == "U1"
     assert "pa55-word-secret" not in line
-    assert "xoxb-secret-bot-token" not in line
+    assert "xoxb-secret_bot_token" not in line
