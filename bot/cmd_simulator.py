@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -119,7 +120,9 @@ def _server(
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; exit 0 after a clean stop, 2 when it cannot listen."""
-    settings = load_settings()
+    # The simulator is the EAPI: where a client would find one (EAPI_URL) is no concern of its,
+    # so credentials alone must not make it demand a URL.
+    settings = load_settings({**os.environ, "EAPI_URL": "simulator"})
     configure_logging(settings)
     username = settings.eapi_username
     password = settings.eapi_password.reveal() if settings.eapi_password else None

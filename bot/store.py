@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,20 @@ __all__ = [
 BUSY_TIMEOUT_MS = 15_000
 ACTIVE = (BatchState.APPROVED.value, BatchState.SENDING.value)
 OPEN_CHUNK_STATES = ("queued", "sending")
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, retried: SQLite answers "locked" at once (the busy timeout does not
+    apply) while another connection is switching a new database to WAL."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 _SELECT_BATCH = (
@@ -379,7 +394,7 @@ class Store(_Reader):
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn, self._busy_ms / 1000)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn

@@ -99,7 +99,8 @@ def _counts(view: BatchView, ctx: CardContext) -> Block:
         f"*Recipients*\n{len(plan.messages)}",
         f"*SMS parts*\n{plan.parts}",
         f"*Estimated credits*\n~{number(plan.credits)}",
-        f"*Account balance*\n{balance}",
+        # The balance is only read while the batch waits; later, "unknown" would mislead.
+        *([f"*Account balance*\n{balance}"] if view.state is BatchState.PENDING else []),
         f"*Rows read*\n{plan.rows}",
         f"*Duplicates dropped*\n{len(plan.duplicates)}",
         f"*Rejected rows*\n{len(plan.rejected)}",

@@ -138,7 +138,11 @@ def submission_result(event: Progress, simulated: bool) -> str:
 def unknown_outcome(event: Progress, simulated: bool) -> str:
     """The thread message when nobody can know whether a submission was processed."""
     where = f"Batch {event.batch_id}{chunk_label(event.chunk_index or 0, event.chunk_count)}"
-    detail = f" ({escape(event.description)})" if event.description else ""
+    # The sender's description may already start with the phrase: say it once.
+    said = (event.description or "").removeprefix(UNKNOWN_OUTCOME).strip()
+    if said and not (said.startswith("(") and said.endswith(")")):
+        said = f"({said})"
+    detail = f" {escape(said)}" if said else ""
     return with_simulation(f"{where}: {UNKNOWN_OUTCOME}{detail}", simulated)
 
 

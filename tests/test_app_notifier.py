@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bot.model import Progress, ProgressKind, SendOptions
-from handlers import ids
+from handlers import ids, wording
 from tests.fake_slack import Recorded
 from tests.slack_harness import APPROVER, Harness, running_harness
 from tests.test_app_approval import approve_value, updates_of
@@ -86,3 +86,12 @@ def test_an_unknown_outcome_is_reported_in_the_thread(tmp_path: Path) -> None:
         )
         text = h.fake.wait_for(lambda: h.thread_texts(h.ts_of(card)), what="message")[0]
         assert text.startswith("Batch 1: outcome unknown — check the EAPI account before resending")
+
+
+def test_the_unknown_outcome_phrase_is_said_once() -> None:
+    """The sender's description already starts with the phrase; the message says it once."""
+    description = "outcome unknown — check the EAPI account before resending (window passed)"
+    event = Progress(ProgressKind.UNKNOWN, 1, 0, 1, description=description)
+    assert wording.unknown_outcome(event, simulated=False) == (
+        "Batch 1: outcome unknown — check the EAPI account before resending (window passed)"
+    )

@@ -346,3 +346,9 @@ def test_submission_results_state_status_meaning_and_batch_id(
 ) -> None:
     """Each thread message starts with the status code and the batch_id as digits."""
     assert submission_result(event, simulated=False).startswith(expected)
+
+
+def test_a_decided_card_does_not_call_the_balance_unknown() -> None:
+    """The balance is read only while a batch waits; a sent card leaves the field out."""
+    view = make_view(THREE, state=BatchState.SENT, decided_by="U_A")
+    assert "Account balance" not in json.dumps(card(view, CTX).blocks)
