@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print or verify the audit log of SMSBATCH_DB."""
-    settings = load_settings()
+    settings = load_settings(check_eapi=False)
     try:
         store = Store.open(settings.db_path, create=False)
     except StoreError as exc:

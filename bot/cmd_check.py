@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     problems = validate_options(options)
     if problems:
         return _fail("; ".join(problems))
-    settings = load_settings()
+    settings = load_settings(check_eapi=False)
     limits = IntakeLimits.from_settings(settings)
     prices = PriceTable.load(settings.prices_path)
     try:

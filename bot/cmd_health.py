@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the database and the sender's heartbeat."""
-    settings = load_settings()
+    settings = load_settings(check_eapi=False)
     try:
         store = Store.open(settings.db_path, create=False)
     except StoreError as exc:

@@ -254,10 +254,17 @@ def _prices(read: _Reader) -> Path | None:
     return path
 
 
-def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """Build `Settings` from a mapping, raising one `ConfigError` that lists every problem."""
+def settings_from_env(env: Mapping[str, str], *, check_eapi: bool = True) -> Settings:
+    """Build `Settings` from a mapping, raising one `ConfigError` that lists every problem.
+
+    With `check_eapi=False` (commands that never talk to the EAPI: check, audit, health,
+    simulator) the EAPI variables are not required and the EAPI is taken as the simulator.
+    """
     read = _Reader(env)
-    eapi_url, username, password = _eapi(read)
+    if check_eapi:
+        eapi_url, username, password = _eapi(read)
+    else:
+        eapi_url, username, password = SIMULATOR, read.text("EAPI_USERNAME"), None
     settings = Settings(
         slack_bot_token=read.secret("SLACK_BOT_TOKEN", "xoxb-"),
         slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
@@ -289,7 +296,12 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = None,
+    *,
+    check_eapi: bool = True,
+) -> Settings:
     """Read `.env` (if present) under the real environment, which wins, and validate."""
     env: dict[str, str] = {}
     dotenv = Path(".env") if dotenv is None else dotenv
@@ -298,4 +310,4 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
 
         env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
     env.update(os.environ if environ is None else environ)
-    return settings_from_env(env)
+    return settings_from_env(env, check_eapi=check_eapi)

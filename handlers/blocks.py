@@ -124,7 +124,7 @@ def _encoding(plan: BatchPlan) -> Block:
 
 def _cost(plan: BatchPlan) -> Block:
     lines = [
-        f"• {escape(c.country)}: {plural(c.messages, 'message')}, {c.parts} parts, "
+        f"• {escape(c.country)}: {plural(c.messages, 'message')}, {plural(c.parts, 'part')}, "
         f"~{number(c.credits)} credits"
         for c in plan.cost[:LIST_SHOWN]
     ]
@@ -256,8 +256,8 @@ def _buttons(view: BatchView) -> Block:
     elements: list[Block] = []
     if plan.messages:
         confirm_text = (
-            f"Send {plural(len(plan.messages), 'message')} ({plan.parts} SMS parts) for about "
-            f"{number(plan.credits)} credits? Once approved it cannot be stopped."
+            f"Send {plural(len(plan.messages), 'message')} ({plural(plan.parts, 'SMS part')}) "
+            f"for about {number(plan.credits)} credits? Once approved it cannot be stopped."
         )
         elements.append(
             {

@@ -136,6 +136,8 @@ def _work(services: Services, parsed: Command, user: str, channel: str, respond:
 def _status(services: Services, batch_id: int | None, channel: str) -> str:
     if batch_id is not None:
         view = services.batches.get(batch_id)
+        if view.channel_id != channel:
+            return wording.elsewhere(batch_id)  # counts of a private channel stay private
         count = len(view.chunks)
         lines = [fallback(view), *(chunk_line(c, count) for c in view.chunks[:10])]
         return "\n".join(lines)

@@ -214,6 +214,14 @@ def balance_failed(reason: str) -> str:
     return f"I could not read the EAPI balance: {escape(reason)}"
 
 
+def elsewhere(batch_id: int) -> str:
+    """The reply to `status N` for a batch prepared in another conversation."""
+    return (
+        f"Batch {batch_id} was prepared in another conversation; ask for its status there "
+        "(its thread also shows its progress)."
+    )
+
+
 def not_found(batch_id: int) -> str:
     """The reply for a batch number that does not exist."""
     return f"There is no batch {batch_id}. `/smsbatch status` lists the recent ones."

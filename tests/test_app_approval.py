@@ -299,3 +299,14 @@ def test_a_modal_that_cannot_open_is_explained(h: Harness) -> None:
     assert h.command("").status == 200
     reply = h.fake.wait_for(h.responses, what="a reply")[0]
     assert "did not open" in reply.body["text"] and "expired_trigger_id" in reply.body["text"]
+
+
+def test_status_of_a_batch_from_another_conversation_is_not_shown(h: Harness) -> None:
+    """`status N` in another channel does not reveal the batch's counts."""
+    h.command(PASTE)
+    h.wait_card()
+    h.command("status 1", channel="C0ELSEWHERE")
+    h.fake.wait_for(lambda: len(h.responses()) >= 1, what="a reply")
+    text = str(h.responses()[0].body["text"])
+    assert "another conversation" in text
+    assert "recipients" not in text

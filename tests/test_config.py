@@ -100,3 +100,15 @@ def test_env_example_documents_every_variable() -> None:
     example = (Path(__file__).parent.parent / ".env.example").read_text()
     for variable in VARIABLES:
         assert f"{variable.name}=" in example, variable.name
+
+
+def test_commands_that_never_call_the_eapi_do_not_need_its_settings() -> None:
+    """check, audit and health run with half-set EAPI variables; the app refuses them."""
+    env = {"EAPI_USERNAME": "john", "SMSBATCH_MAX_PARTS": "4"}
+    with pytest.raises(ConfigError):
+        settings_from_env(env)
+    settings = settings_from_env(env, check_eapi=False)
+    assert settings.max_parts == 4
+    assert settings.eapi_password is None
+    with pytest.raises(ConfigError):
+        settings_from_env({**env, "SMSBATCH_MAX_PARTS": "many"}, check_eapi=False)

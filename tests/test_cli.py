@@ -1,0 +1,38 @@
+"""The command line: every subcommand answers --help; a closed pipe ends quietly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import SUBCOMMANDS, main
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_every_subcommand_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`smsbatch-bot NAME --help` prints usage and exits 0."""
+    with pytest.raises(SystemExit) as exited:
+        main([name, "--help"])
+    assert exited.value.code == 0
+    assert f"smsbatch-bot {name}" in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`check --format json | head -c 10`: no BrokenPipe traceback on stderr."""
+    rows = "".join(f"4474001234{n:02d},message number {n}\n" for n in range(60))
+    csv_file = tmp_path / "many.csv"
+    csv_file.write_text("msisdn,message\n" + rows * 20)
+    script = f"{sys.executable} -m bot check {csv_file} --format json | head -c 10 > /dev/null"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
