@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.errors import EapiError
 from bot.model import BatchState
@@ -112,6 +112,13 @@ class Cards:
             error = str(exc.response.get("error", "error"))
             logger.warning("could not share the rejected rows of batch %s: %s", view.id, error)
             self.io.say(view.channel_id, wording.rejected_not_shared(view.id, error), thread)
+        except (SlackClientError, OSError, ValueError, TypeError, AttributeError):
+            # files_upload_v2 is three calls; a Web API that answers one of them oddly (no
+            # upload_url) fails inside slack_sdk. The card is already posted: say so, go on.
+            logger.exception("the rejected rows of batch %s were not uploaded", view.id)
+            self.io.say(
+                view.channel_id, wording.rejected_not_shared(view.id, "upload_failed"), thread
+            )
 
     def redraw(
         self, batch_id: int, location: tuple[str, str] | None = None, note: str | None = None

@@ -75,6 +75,7 @@ class FakeSlack:
     problems: list[str] = field(default_factory=list)  # Block Kit limit violations seen
     rate_limit_once: set[str] = field(default_factory=set)
     fail_once: dict[str, str] = field(default_factory=dict)  # api -> Slack error code
+    bare_ok: set[str] = field(default_factory=set)  # apis answered a bare {"ok": true}
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (answered 302)
     url: str = ""
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         if item.api in state.fail_once:
             self._json({"ok": False, "error": state.fail_once.pop(item.api)})
             return
-        answer = _ANSWERS.get(item.api)
+        answer = None if item.api in state.bare_ok else _ANSWERS.get(item.api)
         item.answer = answer(state, item) if answer else {"ok": True}
         self._json(item.answer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -86,6 +87,19 @@ def test_rejected_rows_are_shared_as_a_csv_file_in_the_thread(h: Harness) -> Non
     assert complete.body["channel_id"] == CHANNEL and complete.body["thread_ts"] == UPLOAD_TS
     uploaded = h.fake.wait_for(lambda: list(h.fake.uploads.values()), what="uploaded bytes")[0]
     assert b"too short" in uploaded and b"line,column,reason,value" in uploaded
+
+
+def test_a_web_api_without_file_uploads_still_gets_the_card(h: Harness) -> None:
+    """A Web API answering getUploadURLExternal without upload_url: the card, then a note."""
+    h.fake.bare_ok.add("files.getUploadURLExternal")
+    file = h.fake.add_file("contacts.csv", CSV)
+    h.event(file_share(h, file))
+    assert "Approve" in json.dumps(h.wait_card().blocks())
+    notes = h.fake.wait_for(
+        lambda: [t for t in h.thread_texts(UPLOAD_TS) if "rejected rows as a file" in t],
+        what="the note that the file was not attached",
+    )
+    assert notes and not any("went wrong" in t for t in h.thread_texts(UPLOAD_TS))
 
 
 def test_upload_inside_a_thread_gets_its_preview_in_that_thread(h: Harness) -> None:
