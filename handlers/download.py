@@ -9,6 +9,7 @@ streamed and refused as soon as it passes the size limit.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from urllib.parse import urljoin, urlsplit
 
@@ -22,6 +23,16 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 3
 TIMEOUT = (5.0, 30.0)  # connect, read (between bytes)
 CHUNK = 64 * 1024
+
+
+def _loopback(host: str) -> bool:
+    """True for this machine's own names (a local Slack stand-in may use any of them)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class DownloadError(IntakeError):
@@ -53,7 +64,7 @@ class Downloader:
         """True for https Slack hosts (and the configured API host) the token may be sent to."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if host and host == self.api_host:
+        if host and (host == self.api_host or (_loopback(host) and _loopback(self.api_host))):
             return parts.scheme in ("http", "https")
         slack = host == "slack.com" or host.endswith(".slack.com")
         return parts.scheme == "https" and slack

@@ -55,7 +55,7 @@ def test_redirects_are_followed_only_within_the_allowed_hosts(fake: FakeSlack) -
     url = fake.full_file_object(fake.add_file("a.csv", CSV))["url_private_download"]
     fake.redirects["/files-pri/moved"] = url
     assert downloader(fake).fetch(f"{fake.url}/files-pri/moved") == CSV
-    elsewhere = url.replace("127.0.0.1", "localhost")
+    elsewhere = url.replace("127.0.0.1", "files.example.test")
     fake.redirects["/files-pri/away"] = elsewhere
     before = len(fake.requests)
     with pytest.raises(DownloadError, match="not Slack; I do not send the bot token there"):
@@ -86,3 +86,20 @@ def test_the_token_never_appears_in_errors_or_repr(fake: FakeSlack) -> None:
     with pytest.raises(DownloadError) as caught:
         d.fetch("http://127.0.0.1:9/files-pri/x")  # nothing listens on the discard port
     assert fake.token not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("api_url", "url", "allowed"),
+    [
+        ("http://127.0.0.1:9000/api/", "http://127.0.0.1:9001/files/a.csv", True),
+        ("http://localhost:9000/api/", "http://127.0.0.1:9001/files/a.csv", True),
+        ("http://127.0.0.1:9000/api/", "http://[::1]:9001/files/a.csv", True),
+        ("http://127.0.0.1:9000/api/", "http://files.example.test/a.csv", False),
+        ("https://slack.com/api/", "http://127.0.0.1:9001/files/a.csv", False),
+    ],
+)
+def test_a_local_slack_stand_in_may_serve_files_from_any_local_address(
+    api_url: str, url: str, allowed: bool
+) -> None:
+    """With a loopback SLACK_API_URL, files on any loopback address get the token; else not."""
+    assert Downloader(Secret("xoxb-t"), max_bytes=10, api_url=api_url).allowed(url) is allowed
