@@ -106,5 +106,5 @@ class SlackIO:
     def file_info(self, file_id: str) -> dict[str, Any]:
         """The full file object (for Slack Connect stubs and files without a download URL)."""
         response = self.client.files_info(file=file_id)
-        file: dict[str, Any] = response["file"]
-        return file
+        file = response.get("file")
+        return dict(file) if isinstance(file, dict) else {}

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 CSV_TYPES = ("csv", "tsv")
 CSV_SUFFIXES = (".csv", ".tsv")
 FILES_INFO_ATTEMPTS = 3
+NO_LINK = (
+    "Slack gave no download link for it; check that the app is in this conversation and has "
+    "the files:read scope, then upload it again"
+)
 
 
 def is_csv(file: Mapping[str, Any]) -> bool:
@@ -40,7 +44,8 @@ def is_csv(file: Mapping[str, Any]) -> bool:
 
 def is_stub(file: Mapping[str, Any]) -> bool:
     """True for file objects that must be completed with files.info (e.g. Slack Connect)."""
-    return file.get("file_access") == "check_file_info" or not file.get("url_private_download")
+    has_link = file.get("url_private_download") or file.get("url_private")
+    return file.get("file_access") == "check_file_info" or not has_link
 
 
 def is_own(event: Mapping[str, Any], context: BoltContext) -> bool:
@@ -79,8 +84,8 @@ def handle_upload(
     channel, user = event["channel"], event.get("user") or ""
     thread = event.get("thread_ts") or event["ts"]
     for stub in event.get("files") or []:
-        file = _complete(services, stub, sleep) if is_stub(stub) else stub
-        if file is None or not is_csv(file):
+        file = (_complete(services, stub, sleep) or stub) if is_stub(stub) else stub
+        if not is_csv(file):
             continue
         if not services.batches.claim_upload(file["id"], channel, user):
             logger.info("file %s was already claimed; no second preview", file["id"])
@@ -91,10 +96,12 @@ def handle_upload(
         def reply(text: str) -> None:
             services.io.say(channel, text, thread_ts=thread)
 
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            reply(wording.download_refused(name, NO_LINK))
+            continue
         try:
-            data = services.downloader.fetch(
-                file["url_private_download"], size_hint=file.get("size")
-            )
+            data = services.downloader.fetch(url, size_hint=file.get("size"))
         except DownloadError as exc:
             reply(wording.download_refused(name, str(exc)))
             continue
@@ -114,7 +121,7 @@ def _complete(
                 logger.warning("files.info refused %s: %s", stub.get("id"), error)
                 return None
         else:
-            if file.get("url_private_download"):
+            if file.get("url_private_download") or file.get("url_private"):
                 return file
         sleep(0.5 * (attempt + 1))
     return None

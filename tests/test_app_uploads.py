@@ -102,6 +102,33 @@ def test_a_web_api_without_file_uploads_still_gets_the_card(h: Harness) -> None:
     assert notes and not any("went wrong" in t for t in h.thread_texts(UPLOAD_TS))
 
 
+def test_a_file_with_only_url_private_is_still_fetched(h: Harness) -> None:
+    """An event whose file object lacks url_private_download falls back to url_private."""
+    file = h.fake.add_file("contacts.csv", CSV)
+    event = file_share(h, file)
+    del event["files"][0]["url_private_download"]
+    h.fake.bare_ok.add("files.info")
+    h.event(event)
+    assert h.wait_card().body["thread_ts"] == UPLOAD_TS
+
+
+def test_a_csv_without_any_download_link_is_answered_not_dropped(h: Harness) -> None:
+    """No link in the event and none from files.info: the thread says what to check."""
+    file = h.fake.add_file("contacts.csv", CSV)
+    event = file_share(h, file)
+    for key in ("url_private_download", "url_private"):
+        del event["files"][0][key]
+    h.fake.bare_ok.add("files.info")
+    h.event(event)
+    texts = h.fake.wait_for(
+        lambda: [t for t in h.thread_texts(UPLOAD_TS) if "no download link" in t],
+        what="the no-link reply",
+        timeout=10,
+    )
+    assert "files:read" in texts[0]
+    assert not h.cards()
+
+
 def test_upload_inside_a_thread_gets_its_preview_in_that_thread(h: Harness) -> None:
     """A file posted as a thread reply is answered in the same thread."""
     file = h.fake.add_file("contacts.csv", CSV)
