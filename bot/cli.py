@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.cmd_run", "start the Slack app and its sender worker (the default)"),
@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
         code: int = module.run(args)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
+        # Set-up problems (a variable, the database file): one line, never a traceback.
         print(f"smsbatch-bot {name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -36,3 +36,28 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
         check=False,
     )
     assert "Traceback" not in result.stderr
+
+
+def test_an_unusable_database_ends_the_app_in_one_line(tmp_path: Path) -> None:
+    """SMSBATCH_DB in a missing folder: one line naming the path, exit 2, no traceback."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_SIGNING_SECRET": "s",
+        "SMSBATCH_DB": str(tmp_path / "missing" / "x.db"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"smsbatch-bot run: cannot open the database at {env['SMSBATCH_DB']}: "
+        "unable to open database file"
+    ]
