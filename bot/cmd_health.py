@@ -1,7 +1,9 @@
 """`smsbatch-bot health`: exit 0 when the database opens and the sender's heartbeat is fresh.
 
-Otherwise exit 1 with a one-line reason (2 when there is no database at SMSBATCH_DB, which is
-never created here). Needs only SMSBATCH_DB; usable as a container health check.
+The sender must also still hold its lease: a sender that gave it up (a clean stop) or let it
+expire is reported at once, not only once its last heartbeat is `--max-age` old. Otherwise exit
+1 with a one-line reason (2 when there is no database at SMSBATCH_DB, which is never created
+here). Needs only SMSBATCH_DB; usable as a container health check.
 """
 
 from __future__ import annotations

@@ -180,6 +180,32 @@ def _initial(db: Database) -> None:
     db.execute("INSERT INTO stop_dup_sequence (id, base, next_seq) VALUES (1, ?, 0)", [base])
 
 
+_SCHEMA_2 = (
+    # When the Slack layer confirmed that a final result was posted (NULL: not yet). The sender
+    # reports every unconfirmed one again when it takes the lease.
+    "ALTER TABLE chunks ADD COLUMN reported_at REAL",
+    "ALTER TABLE batches ADD COLUMN reported_at REAL",
+    "CREATE INDEX chunks_unreported ON chunks (reported_at, state)",
+    "CREATE INDEX batches_unreported ON batches (reported_at, state)",
+    # Results of an older version were reported in memory, as far as anyone can tell now:
+    # do not post them all again after the upgrade.
+    # (The states are spelled out: a migration must not change when a constant does.)
+    "UPDATE chunks SET reported_at = COALESCE(finished_at, 0) "
+    "WHERE state IN ('accepted', 'scheduled', 'failed', 'unknown')",
+    "UPDATE batches SET reported_at = COALESCE(finished_at, 0) "
+    "WHERE state IN ('sent', 'partly_sent', 'failed', 'outcome_unknown', 'cancelled', 'expired')",
+    # When the holder gave the lease up (a clean stop), for `health`; NULL while it is held.
+    "ALTER TABLE sender_lease ADD COLUMN released_at REAL",
+    "UPDATE sender_lease SET released_at = heartbeat_at WHERE expires_at = 0",
+)
+
+
+@migrations(name="0002_reported_at")
+def _reported_at(db: Database) -> None:
+    """reported_at on chunks and batches (at-least-once results), released_at on the lease."""
+    _execute_all(db, _SCHEMA_2)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations in one write transaction; return the names applied."""
     conn: Any = db.conn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import COLUMNS, AuditEntry
@@ -35,6 +36,7 @@ class BatchRecord:
     approved_seq: int | None
     finished_at: float | None
     simulated: bool
+    reported_at: float | None  # when the Slack layer confirmed the final report was posted
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class ChunkRecord:
     first_attempt_at: float | None
     next_attempt_at: float | None
     finished_at: float | None
+    reported_at: float | None  # when the Slack layer confirmed the result was posted
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +97,29 @@ class HealthSnapshot:
     queue_length: int
     oldest_approved_age_seconds: float | None
     last_answer_age_seconds: float | None
+    lease_released_at: float | None = None  # unix time of a clean stop; None while held
 
     def problem(self, max_heartbeat_age: float) -> str | None:
-        """Why the sender is not healthy, or None when its heartbeat is fresh."""
-        if self.heartbeat_age_seconds is None:
+        """Why the sender is not healthy, or None while it holds a live lease with a fresh beat."""
+        age = self.heartbeat_age_seconds
+        if age is None:
             return "no sender has ever run on this database"
-        if self.heartbeat_age_seconds > max_heartbeat_age:
+        if self.lease_released_at is not None:
+            when = datetime.fromtimestamp(self.lease_released_at, UTC)
             return (
-                f"the sender's heartbeat is {self.heartbeat_age_seconds:.0f} s old "
+                "the sender is not running: it released its lease at "
+                f"{when:%Y-%m-%d %H:%M:%S} UTC (a clean stop); start the app"
+            )
+        if age > max_heartbeat_age:
+            return (
+                f"the sender's heartbeat is {age:.0f} s old "
                 f"(limit {max_heartbeat_age:.0f} s): is the app running?"
+            )
+        expires_in = self.lease_expires_in_seconds
+        if expires_in is not None and expires_in <= 0:
+            return (
+                f"the sender is not running: its lease expired {-expires_in:.0f} s ago "
+                f"(last heartbeat {age:.0f} s ago): is the app running?"
             )
         return None
 
@@ -133,6 +150,7 @@ def batch_record(row: sqlite3.Row) -> BatchRecord:
         approved_seq=row["approved_seq"],
         finished_at=row["finished_at"],
         simulated=bool(row["simulated"]),
+        reported_at=row["reported_at"],
     )
 
 
@@ -155,6 +173,7 @@ def chunk_record(row: sqlite3.Row) -> ChunkRecord:
         first_attempt_at=row["first_attempt_at"],
         next_attempt_at=row["next_attempt_at"],
         finished_at=row["finished_at"],
+        reported_at=row["reported_at"],
     )
 
 

@@ -3,7 +3,9 @@
 - One sender per database: a lease row (owner, expiry) taken and renewed in the database; a
   second process (or a second `Sender`) waits until the lease is free or has expired. Every
   attempt re-checks the lease in the transaction that records it, so a sender that lost its
-  lease never sends.
+  lease never sends. A holder that certainly died on this machine (same host and PID
+  namespace, its pid gone: `bot.lease.holder_is_gone`) is replaced at once, without waiting
+  for its lease to expire: a restart after a crash resumes in well under a second.
 - Strict order: the batch approved first, its chunks in order, one HTTP request in flight, over
   the client's one kept-alive session. While a chunk waits for a backoff nothing else is sent
   (later batches wait too): simple, and the account-level causes of retries (40, 26, 28) would
@@ -19,14 +21,15 @@
 - Final codes: status 23, 25 and 27 concern the whole account (credentials, credits, daily
   quota), so the batch's later chunks are not submitted; any other final code (22, 24, 201,
   unknown) ends only its own chunk and the next chunk is tried.
+- Results are reported at least once: the notifier confirms each final result it posted
+  (`BatchService.mark_reported`); each time a sender takes the lease it first reports again
+  every final chunk result and batch end that was never confirmed (the process may have died
+  between storing an answer and posting it), then recovers.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import sqlite3
 import threading
 import time
@@ -34,23 +37,25 @@ from collections.abc import Callable
 
 from bot.codec import params_from_json
 from bot.eapi import EapiClient
-from bot.model import BatchState, Progress, ProgressKind
+from bot.lease import default_owner, holder_is_gone
+from bot.model import BatchState
 from bot.notify import Notifier
 from bot.records import BatchRecord, ChunkRecord
 from bot.retry import RetryPolicy
-from bot.sender_steps import ACCOUNT_LEVEL_CODES, UNKNOWN_REASON, Steps, integrity_problem
-from bot.store import Store
+from bot.sender_steps import (
+    ACCOUNT_LEVEL_CODES,
+    UNKNOWN_REASON,
+    Steps,
+    finished_report,
+    integrity_problem,
+)
+from bot.store import Store, Tx
 
 __all__ = ["ACCOUNT_LEVEL_CODES", "UNKNOWN_REASON", "Sender", "default_owner"]
 
 logger = logging.getLogger(__name__)
 
 MAX_LOOP_FAILURES = 5
-
-
-def default_owner() -> str:
-    """A lease owner name unique to this sender: host, process id and a random tag."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Sender:
@@ -93,6 +98,7 @@ class Sender:
         self._holding = False
         self._renewed_at = 0.0
         self._recovered = False
+        self._report_again = False  # set when the lease is taken: unconfirmed results first
         self._due: float | None = None
         self._loop_at = clock()
         self.failures = 0
@@ -139,7 +145,7 @@ class Sender:
             if thread is not None:
                 thread.join(timeout)
         if self._holding and not (self._thread is not None and self._thread.is_alive()):
-            self.store.release_lease(self.owner)
+            self.store.release_lease(self.owner, self.clock())
             self._holding = False
 
     def wake(self) -> None:
@@ -199,15 +205,39 @@ class Sender:
         if self._holding and now - self._renewed_at < self.heartbeat_seconds:
             return True
         with self.store.write() as tx:
-            held = tx.hold_lease(self.owner, now, self.lease_seconds)
+            held = tx.hold_lease(self.owner, now, self.lease_seconds) or self._take_over(tx, now)
         if held and not self._holding:
             logger.info("sender %s took the lease", self.owner)
             self._recovered = False  # whoever held it before may have died mid-request
+            self._report_again = True
         elif self._holding and not held:
             logger.warning("sender %s lost the lease to another sender", self.owner)
         self._holding = held
         self._renewed_at = now if held else self._renewed_at
         return held
+
+    def _take_over(self, tx: Tx, now: float) -> bool:
+        """Take the unexpired lease of a holder that certainly died on this machine."""
+        holder = tx.lease_owner(now)
+        if holder is None or not holder_is_gone(holder):
+            return False
+        taken = tx.hold_lease(self.owner, now, self.lease_seconds, replacing=holder)
+        if taken:
+            logger.warning(
+                "sender %s took the lease over at once from %s: that process no longer exists",
+                self.owner,
+                holder,
+            )
+        return taken
+
+    def _report_unconfirmed(self) -> None:
+        """Report again every final result whose posting was never confirmed."""
+        self._report_again = False  # first: a notifier that raises must not block sending
+        events = self._steps.unreported_reports()
+        if events:
+            logger.warning("reporting %d result(s) again: never confirmed as posted", len(events))
+        for event in events:
+            self.notifier.notify(event)
 
     def run_once(self) -> bool:
         """Do the next due thing (recover, expire, finish, or one attempt); False if idle."""
@@ -218,10 +248,12 @@ class Sender:
             return False
         worked = False
         if not self._recovered:
+            if self._report_again:  # before recovery, which reports what it decides itself
+                self._report_unconfirmed()
             worked = self._steps.recover(now)
             self._recovered = True
         for expired in self.store.expire_due(now, self.pending_ttl_seconds):
-            self.notifier.notify(Progress(ProgressKind.FINISHED, expired, state=BatchState.EXPIRED))
+            self.notifier.notify(finished_report(expired, BatchState.EXPIRED, []))
             worked = True
         batch_id = self.store.head_batch_id()
         if batch_id is None:

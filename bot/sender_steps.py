@@ -2,6 +2,10 @@
 
 `bot.sender` decides what to do next and does the HTTP; this module writes what happened. Each
 public method is one write transaction; progress is reported only after it committed.
+
+A final result's report is built from the stored row (`chunk_report`, `finished_report`), so that
+a result whose posting was never confirmed (`reported_at` still NULL) can be reported again,
+field for field, by the next sender that takes the lease (`unreported_reports`).
 """
 
 from __future__ import annotations
@@ -86,10 +90,44 @@ class _Turn:
     now: float
     count: int  # chunks in the batch
 
-    def report(self, kind: ProgressKind, **fields: Any) -> list[Progress]:
-        """A progress report about this chunk."""
+    def progress(self, kind: ProgressKind, **fields: Any) -> list[Progress]:
+        """A progress report about this chunk (not a final one: those are `report`)."""
         index = self.chunk.index
         return [Progress(kind, self.batch.id, chunk_index=index, chunk_count=self.count, **fields)]
+
+    def report(self) -> list[Progress]:
+        """The final report of this chunk, from its row as this transaction just wrote it."""
+        return [chunk_report(self.tx.chunk(self.chunk.id), self.count)]
+
+
+def chunk_report(chunk: ChunkRecord, count: int) -> Progress:
+    """A final chunk's report (CHUNK_DONE, or UNKNOWN), built from its stored row."""
+    kind = ProgressKind.UNKNOWN if chunk.state == "unknown" else ProgressKind.CHUNK_DONE
+    return Progress(
+        kind,
+        chunk.batch_id,
+        chunk_index=chunk.index,
+        chunk_count=count,
+        status_code=chunk.status_code,
+        description=chunk.description,
+        eapi_batch_id=chunk.eapi_batch_id,
+        attempt=chunk.attempts,
+    )
+
+
+def finished_report(batch_id: int, state: BatchState, chunks: list[ChunkRecord]) -> Progress:
+    """A batch's FINISHED report (finished or expired), built from its stored state and chunks."""
+    if state is BatchState.EXPIRED:
+        return Progress(ProgressKind.FINISHED, batch_id, state=state)
+    codes = [c.status_code for c in chunks if c.state == "failed" and c.status_code is not None]
+    return Progress(
+        ProgressKind.FINISHED,
+        batch_id,
+        chunk_count=len(chunks),
+        state=state,
+        description=summary(chunks),
+        status_code=codes[0] if codes else None,
+    )
 
 
 def final_state(chunks: list[ChunkRecord]) -> BatchState:
@@ -234,13 +272,7 @@ class Steps:
             status_code=answer.status_code,
             eapi_batch_id=answer.batch_id,
         )
-        return turn.report(
-            ProgressKind.CHUNK_DONE,
-            status_code=answer.status_code,
-            description=answer.description,
-            eapi_batch_id=answer.batch_id,
-            attempt=turn.chunk.attempts,
-        )
+        return turn.report()
 
     def _fatal(self, turn: _Turn, result: SubmitResult) -> list[Progress]:
         answer = result.answer
@@ -260,17 +292,26 @@ class Steps:
         if answer.status_code in ACCOUNT_LEVEL_CODES:
             why = f"not submitted: chunk {turn.chunk.index + 1} failed with {reason}"
             self._fail_open_chunks(turn.tx, turn.batch, turn.now, why)
-        return turn.report(
-            ProgressKind.CHUNK_DONE,
-            status_code=answer.status_code,
-            description=answer.description,
-            attempt=turn.chunk.attempts,
-        )
+        return turn.report()
 
-    def _fail_open_chunks(self, tx: Tx, batch: BatchRecord, now: float, why: str) -> None:
+    def _fail_open_chunks(
+        self, tx: Tx, batch: BatchRecord, now: float, why: str, reported: int | None = None
+    ) -> None:
+        """Fail every open chunk; all but chunk id `reported` count as reported already.
+
+        A skipped chunk gets no report of its own: the batch's FINISHED report covers it.
+        """
         for other in tx.chunks(batch.id):
             if other.state in OPEN_CHUNK_STATES:
-                tx.update_chunk(other.id, state="failed", reason=why, finished_at=now)
+                covered = None if other.id == reported else now
+                tx.update_chunk(
+                    other.id,
+                    state="failed",
+                    reason=why,
+                    description=why,
+                    finished_at=now,
+                    reported_at=covered,
+                )
                 self._audit(tx, AuditEvent.CHUNK_DONE, batch, other, outcome="skipped", reason=why)
 
     def _retry_or_give_up(self, turn: _Turn, result: SubmitResult) -> list[Progress]:
@@ -300,7 +341,7 @@ class Steps:
             outcome=result.outcome.value,
             reason=what,
         )
-        return turn.report(
+        return turn.progress(
             ProgressKind.RETRYING,
             status_code=result.status_code,
             description=what,
@@ -311,18 +352,24 @@ class Steps:
     def _given_up(self, turn: _Turn, result: SubmitResult, why: str) -> list[Progress]:
         code = result.status_code
         turn.tx.update_chunk(
-            turn.chunk.id, state="failed", status_code=code, reason=why, finished_at=turn.now
+            turn.chunk.id,
+            state="failed",
+            status_code=code,
+            description=why,
+            reason=why,
+            finished_at=turn.now,
         )
         self._audit(
             turn.tx, AuditEvent.CHUNK_DONE, turn.batch, turn.chunk, outcome="failed", reason=why
         )
-        return turn.report(
-            ProgressKind.CHUNK_DONE, status_code=code, description=why, attempt=turn.chunk.attempts
-        )
+        return turn.report()
 
     def _unknown(self, turn: _Turn, why: str) -> list[Progress]:
         chunk = turn.chunk
-        turn.tx.update_chunk(chunk.id, state="unknown", reason=UNKNOWN_REASON, finished_at=turn.now)
+        text = f"{UNKNOWN_REASON} ({why})"
+        turn.tx.update_chunk(
+            chunk.id, state="unknown", reason=UNKNOWN_REASON, description=text, finished_at=turn.now
+        )
         self._audit(
             turn.tx,
             AuditEvent.OUTCOME_UNKNOWN,
@@ -334,8 +381,7 @@ class Steps:
             attempts=chunk.attempts,
             first_attempt_at=chunk.first_attempt_at,
         )
-        text = f"{UNKNOWN_REASON} ({why})"
-        return turn.report(ProgressKind.UNKNOWN, description=text, attempt=chunk.attempts)
+        return turn.report()
 
     def _finish(self, tx: Tx, batch: BatchRecord, now: float) -> list[Progress]:
         chunks = tx.chunks(batch.id)
@@ -355,18 +401,7 @@ class Steps:
             summary=text,
             chunks_index_state_status_batch_id=outcomes,
         )
-        codes = [c.status_code for c in chunks if c.state == "failed" and c.status_code is not None]
-        code = codes[0] if codes else None
-        return [
-            Progress(
-                ProgressKind.FINISHED,
-                batch.id,
-                chunk_count=len(chunks),
-                state=state,
-                description=text,
-                status_code=code,
-            )
-        ]
+        return [finished_report(batch.id, state, chunks)]
 
     def finish_if_done(self, batch: BatchRecord, now: float) -> None:
         """Give a batch whose chunks are all final its final state (after a crash, say)."""
@@ -397,8 +432,8 @@ class Steps:
                 params_sha256=chunk.params_sha256,
                 approved_digest=batch.digest,
             )
-            self._fail_open_chunks(tx, batch, now, f"not sent: {problem}")
-            events = turn.report(ProgressKind.CHUNK_DONE, description=f"not sent: {problem}")
+            self._fail_open_chunks(tx, batch, now, f"not sent: {problem}", reported=chunk.id)
+            events = turn.report()
             events += self._finish(tx, batch, now)
         logger.error("batch %s chunk %s not sent: %s", batch.id, chunk.index, problem)
         self._notify(events)
@@ -446,3 +481,19 @@ class Steps:
             return []
         why = "the sender stopped during the request and the de-duplication window has passed"
         return self._unknown(turn, why) + self._finish(turn.tx, turn.batch, turn.now)
+
+    def unreported_reports(self) -> list[Progress]:
+        """Every final result no notifier has confirmed as posted, rebuilt as first reported.
+
+        Per batch in id order: its chunks' reports in order, then its FINISHED report.
+        """
+        with self.store.snapshot() as read:
+            chunks = read.unreported_chunks()
+            batches = dict(read.unreported_batches())
+            events: list[Progress] = []
+            for batch_id in sorted({c.batch_id for c in chunks} | set(batches)):
+                every = read.chunks(batch_id)
+                events += [chunk_report(c, len(every)) for c in chunks if c.batch_id == batch_id]
+                if batch_id in batches:
+                    events.append(finished_report(batch_id, batches[batch_id], every))
+        return events

@@ -306,6 +306,16 @@ class BatchService:
             )
         return Decision(reason is None, self.get(batch_id), reason or "")
 
+    # Reporting
+
+    def mark_reported(self, batch_id: int, chunk_index: int | None) -> bool:
+        """The notifier posted this final result (chunk index, or None for the batch's end).
+
+        Results never marked are reported again when a sender next takes the lease (at
+        start-up): call this only after the post succeeded. False if there was nothing to mark.
+        """
+        return self.store.mark_reported(batch_id, chunk_index, self._clock())
+
     # Viewing
 
     def get(self, batch_id: int) -> BatchView:

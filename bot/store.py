@@ -48,6 +48,11 @@ __all__ = [
 BUSY_TIMEOUT_MS = 15_000
 ACTIVE = (BatchState.APPROVED.value, BatchState.SENDING.value)
 OPEN_CHUNK_STATES = ("queued", "sending")
+FINAL_CHUNK_STATES = ("accepted", "scheduled", "failed", "unknown")
+# Final batch states the sender reports (a cancellation is answered by the Slack layer itself).
+REPORTED_BATCH_STATES = tuple(
+    s.value for s in BatchState if s.final and s is not BatchState.CANCELLED
+)
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -67,12 +72,30 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
 _SELECT_BATCH = (
     "SELECT id, state, plan, options, digest, source_kind, file_id, file_name, prepared_by, "
     "channel_id, thread_ts, card_channel, card_ts, created_at, decided_by, decided_at, "
-    "approved_seq, finished_at, simulated FROM batches "
+    "approved_seq, finished_at, simulated, reported_at FROM batches "
 )
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
-    "finished_at FROM chunks "
+    "finished_at, reported_at FROM chunks "
+)
+# Durable reporting; only "?" marks are formatted into these statements.
+_IN_FINAL_CHUNK = f"state IN ({', '.join('?' * len(FINAL_CHUNK_STATES))})"
+_IN_REPORTED_BATCH = f"state IN ({', '.join('?' * len(REPORTED_BATCH_STATES))})"
+_UNREPORTED_CHUNKS = (
+    f"{_SELECT_CHUNK}WHERE reported_at IS NULL AND {_IN_FINAL_CHUNK} ORDER BY batch_id, chunk_index"
+)
+_UNREPORTED_BATCHES = (
+    "SELECT id, state FROM batches "  # noqa: S608
+    f"WHERE reported_at IS NULL AND {_IN_REPORTED_BATCH} ORDER BY id"
+)
+_MARK_CHUNK = (
+    "UPDATE chunks SET reported_at = ? WHERE batch_id = ? AND chunk_index = ? "  # noqa: S608
+    f"AND reported_at IS NULL AND {_IN_FINAL_CHUNK}"
+)
+_MARK_BATCH = (
+    "UPDATE batches SET reported_at = ? WHERE id = ? "  # noqa: S608
+    f"AND reported_at IS NULL AND {_IN_REPORTED_BATCH}"
 )
 
 
@@ -146,6 +169,21 @@ class _Reader:
         """The newest audit entry, or None for an empty log."""
         row = self._one("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
         return None if row is None else audit_entry(row)
+
+    def lease_owner(self, now: float) -> str | None:
+        """Who holds an unexpired lease, if anyone."""
+        row = self._one("SELECT owner FROM sender_lease WHERE id = 1 AND expires_at > ?", [now])
+        return None if row is None else str(row[0])
+
+    def unreported_chunks(self) -> list[ChunkRecord]:
+        """Final chunks whose result no notifier has confirmed as posted, in batch order."""
+        rows = self._rows(_UNREPORTED_CHUNKS, FINAL_CHUNK_STATES)
+        return [chunk_record(r) for r in rows]
+
+    def unreported_batches(self) -> list[tuple[int, BatchState]]:
+        """(id, state) of finished or expired batches whose FINISHED report was never confirmed."""
+        rows = self._rows(_UNREPORTED_BATCHES, REPORTED_BATCH_STATES)
+        return [(int(r["id"]), BatchState(r["state"])) for r in rows]
 
 
 class Tx(_Reader):
@@ -317,7 +355,7 @@ class Tx(_Reader):
     def update_chunk(self, chunk_id: int, **fields: Any) -> None:
         """Set some of a chunk's state columns."""
         allowed = {"state", "status_code", "description", "eapi_batch_id", "reason"}
-        allowed |= {"next_attempt_at", "finished_at"}
+        allowed |= {"next_attempt_at", "finished_at", "reported_at"}
         if not fields or not set(fields) <= allowed:
             raise ValueError(f"cannot update chunk columns {sorted(set(fields) - allowed)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -334,17 +372,23 @@ class Tx(_Reader):
             == 1
         )
 
-    def hold_lease(self, owner: str, now: float, ttl: float) -> bool:
-        """Take or renew the single sender lease; False while another owner's is unexpired."""
+    def hold_lease(
+        self, owner: str, now: float, ttl: float, *, replacing: str | None = None
+    ) -> bool:
+        """Take or renew the single sender lease; False while another owner's is unexpired.
+
+        `replacing` names a holder known to be dead: its unexpired lease is taken over too.
+        """
         row = self._one("SELECT owner, expires_at FROM sender_lease WHERE id = 1")
-        if row is not None and row["owner"] != owner and row["expires_at"] > now:
+        if row is not None and row["owner"] not in (owner, replacing) and row["expires_at"] > now:
             return False
         self._run(
             "INSERT INTO sender_lease (id, owner, acquired_at, expires_at, heartbeat_at) "
             "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "acquired_at = CASE WHEN owner = excluded.owner THEN acquired_at "
             "ELSE excluded.acquired_at END, owner = excluded.owner, "
-            "expires_at = excluded.expires_at, heartbeat_at = excluded.heartbeat_at",
+            "expires_at = excluded.expires_at, heartbeat_at = excluded.heartbeat_at, "
+            "released_at = NULL",
             [owner, now, now + ttl, now],
         )
         return True
@@ -514,23 +558,37 @@ class Store(_Reader):
 
     def renew_lease(self, owner: str, now: float, ttl: float) -> bool:
         """Extend our lease and beat the heart; False if the lease is no longer ours."""
-        sql = "UPDATE sender_lease SET expires_at = ?, heartbeat_at = ? WHERE id = 1 AND owner = ?"
+        sql = (
+            "UPDATE sender_lease SET expires_at = ?, heartbeat_at = ?, released_at = NULL "
+            "WHERE id = 1 AND owner = ?"
+        )
         return self._connection().execute(sql, [now + ttl, now, owner]).rowcount == 1
 
-    def release_lease(self, owner: str) -> None:
-        """Give the lease up at once, so that another process may take over."""
-        sql = "UPDATE sender_lease SET expires_at = 0 WHERE id = 1 AND owner = ?"
-        self._connection().execute(sql, [owner])
+    def release_lease(self, owner: str, now: float | None = None) -> None:
+        """Give the lease up at once, so that another process may take over (`health` tells)."""
+        at = time.time() if now is None else now
+        sql = "UPDATE sender_lease SET expires_at = 0, released_at = ? WHERE id = 1 AND owner = ?"
+        self._connection().execute(sql, [at, owner])
 
-    def lease_owner(self, now: float) -> str | None:
-        """Who holds an unexpired lease, if anyone."""
-        row = self._one("SELECT owner FROM sender_lease WHERE id = 1 AND expires_at > ?", [now])
-        return None if row is None else str(row[0])
+    # Durable reporting: final results are reported until the Slack layer confirms them.
+
+    def mark_reported(self, batch_id: int, chunk_index: int | None, now: float) -> bool:
+        """Record that a final chunk result (or, with None, the batch's end) was posted.
+
+        False when there is nothing unconfirmed to mark (already marked, or not final).
+        """
+        if chunk_index is None:
+            sql, params = _MARK_BATCH, [now, batch_id, *REPORTED_BATCH_STATES]
+        else:
+            sql, params = _MARK_CHUNK, [now, batch_id, chunk_index, *FINAL_CHUNK_STATES]
+        return self._connection().execute(sql, params).rowcount == 1
 
     def health(self, now: float) -> HealthSnapshot:
         """Heartbeat age, queue length and ages, from one consistent read."""
         with self.snapshot() as read:
-            lease = read._one("SELECT owner, expires_at, heartbeat_at FROM sender_lease")
+            lease = read._one(
+                "SELECT owner, expires_at, heartbeat_at, released_at FROM sender_lease"
+            )
             queue = read._one(
                 "SELECT COUNT(*), MIN(decided_at) FROM batches WHERE state IN (?, ?)", ACTIVE
             )
@@ -550,4 +608,5 @@ class Store(_Reader):
             queue_length=0 if queue is None else int(queue[0]),
             oldest_approved_age_seconds=None if queue is None else age(queue[1]),
             last_answer_age_seconds=None if answer is None else age(answer[0]),
+            lease_released_at=None if lease is None else lease["released_at"],
         )

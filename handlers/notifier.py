@@ -4,6 +4,12 @@
 thread message for every answered submission (status code, meaning, batch_id) and for outcomes
 nobody can know, and redraws each card at most once every `min_interval` seconds (Slack asks for
 no more than one chat.update per message every ~3 s), coalescing whatever arrived meanwhile.
+
+Final results are confirmed to the service (`BatchService.mark_reported`) only once Slack took
+them: a thread message after `chat.postMessage` succeeded, and a result that needs no thread
+message (the end of a one-chunk batch that was sent) after the card showing it was updated.
+Anything unconfirmed is reported again by the sender after a restart, so a crash or a Slack
+failure in between costs at most a repeated message, never a lost one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from functools import partial
 from slack_sdk.errors import SlackApiError
 
 from bot.model import BatchState, Progress, ProgressKind
+from bot.notify import is_final_report
 from handlers import wording
 from handlers.cards import Cards
 
@@ -53,6 +60,7 @@ class SlackNotifier:
         self._last_edit: dict[int, float] = {}
         self._notes: dict[int, str] = {}
         self._where: dict[int, tuple[str, str]] = {}
+        self._shown_by_card: dict[int, list[Progress]] = {}  # confirmed by the next redraw
         self._thread: threading.Thread | None = None
         self.failures = 0  # unexpected errors, each logged with its traceback
 
@@ -130,7 +138,15 @@ class SlackNotifier:
         text = self._thread_text(event)
         if text:
             self._post_in_thread(event.batch_id, text)
+            self._confirm(event)
+        elif is_final_report(event):
+            self._shown_by_card.setdefault(event.batch_id, []).append(event)
         self._mark(event.batch_id)
+
+    def _confirm(self, event: Progress) -> None:
+        """Tell the service a final result reached Slack, so it is not reported again."""
+        if is_final_report(event):
+            self._require_cards().batches.mark_reported(event.batch_id, event.chunk_index)
 
     def _thread_text(self, event: Progress) -> str | None:
         cards = self._require_cards()
@@ -169,6 +185,9 @@ class SlackNotifier:
     def _redraw(self, batch_id: int) -> None:
         cards = self._require_cards()
         view = cards.redraw(batch_id, self._where.get(batch_id), self._notes.get(batch_id))
+        # Updated (or there is no card to update): the card now shows these results.
+        for event in self._shown_by_card.pop(batch_id, []):
+            self._confirm(event)
         if view is not None and view.state.final:
             self._notes.pop(batch_id, None)
             self._where.pop(batch_id, None)

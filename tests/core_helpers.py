@@ -12,6 +12,7 @@ from typing import Any
 from bot.config import Settings
 from bot.eapi import EapiClient
 from bot.model import Progress, ProgressKind, SendOptions
+from bot.notify import is_final_report
 from bot.pricing import PriceTable
 from bot.retry import RetryPolicy
 from bot.sender import Sender
@@ -49,15 +50,23 @@ class FakeClock:
 
 
 class RecordingNotifier:
-    """Keeps every progress report, thread-safely, for assertions."""
+    """Keeps every progress report, thread-safely, for assertions.
 
-    def __init__(self) -> None:
+    Like the Slack notifier it confirms each final result (`mark`, bound by `make_core` to
+    `BatchService.mark_reported`) unless made with `confirm=False`: one that drops them.
+    """
+
+    def __init__(self, *, confirm: bool = True) -> None:
         self.events: list[Progress] = []
+        self.confirm = confirm
+        self.mark: Callable[[int, int | None], object] | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
     def notify(self, event: Progress) -> None:
-        """Record the report."""
+        """Record the report (after confirming it, when it is a final result)."""
+        if self.confirm and self.mark is not None and is_final_report(event):
+            self.mark(event.batch_id, event.chunk_index)
         with self._changed:
             self.events.append(event)
             self._changed.notify_all()
@@ -151,4 +160,6 @@ def make_core(
         wake_sender=wake_all,
         clock=now,
     )
+    if notifier.mark is None:
+        notifier.mark = service.mark_reported
     return Core(store, service, notifier, config, now, approvers, wakers)

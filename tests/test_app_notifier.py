@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from bot.model import Progress, ProgressKind, SendOptions
+from bot.retry import RetryPolicy
+from bot.sender import Sender
 from handlers import ids, wording
 from tests.fake_slack import Recorded
 from tests.slack_harness import APPROVER, Harness, running_harness
@@ -95,3 +97,68 @@ def test_the_unknown_outcome_phrase_is_said_once() -> None:
     assert wording.unknown_outcome(event, simulated=False) == (
         "Batch 1: outcome unknown — check the EAPI account before resending (window passed)"
     )
+
+
+def restart_sender(h: Harness) -> Sender:
+    """Stop the harness's sender and start a new one on the same database and notifier."""
+    h.sender.stop()
+    h.sender = Sender(
+        h.store,
+        h.clients[0],
+        h.services.notifier,
+        RetryPolicy.from_settings(h.settings),
+        dedup_window_seconds=h.settings.dedup_window_seconds,
+        idle_seconds=0.05,
+    )
+    h.sender.start()
+    h.fake.wait_for(lambda: h.sender.holding_lease, what="the new sender's lease")
+    return h.sender
+
+
+def posted_results(h: Harness, thread: str) -> list[str]:
+    """Result messages Slack accepted in a thread."""
+    return [
+        str(r.body.get("text"))
+        for r in h.fake.calls("chat.postMessage")
+        if r.body.get("thread_ts") == thread and r.answer.get("ok") and "status" in r.body["text"]
+    ]
+
+
+def reported(h: Harness) -> tuple[list[float | None], float | None]:
+    """reported_at of batch 1's chunks and of batch 1 itself."""
+    return [c.reported_at for c in h.store.chunks(1)], h.store.batch(1).reported_at
+
+
+def test_a_posted_result_is_confirmed_and_not_posted_again_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The result message and the sent card are confirmed; a new sender posts nothing again."""
+    with running_harness(tmp_path) as h:
+        card, results = approve_and_wait(h, THREE, 1)
+        h.fake.wait_for(
+            lambda: None not in reported(h)[0] and reported(h)[1] is not None, what="confirmed"
+        )
+        restart_sender(h)
+        time.sleep(0.5)  # a repeated report would be posted by now
+        assert posted_results(h, h.ts_of(card)) == results
+        assert len(results) == 1
+
+
+def test_a_result_slack_refused_is_posted_after_a_restart(tmp_path: Path) -> None:
+    """chat.postMessage fails for the result: unconfirmed; the restarted sender posts it once."""
+    with running_harness(tmp_path) as h:
+        h.command(THREE)
+        card = h.wait_card()
+        h.fake.fail_once["chat.postMessage"] = "service_unavailable"
+        h.click(ids.APPROVE, approve_value(card), APPROVER, card)
+        thread = h.ts_of(card)
+        h.fake.wait_for(lambda: "chat.postMessage" not in h.fake.fail_once, what="the failure")
+        h.fake.wait_for(lambda: reported(h)[1] is not None, what="the card showing the end")
+        assert reported(h)[0] == [None] and posted_results(h, thread) == []
+        restart_sender(h)
+        [result] = h.fake.wait_for(lambda: posted_results(h, thread), what="the result")
+        assert re.match(r"Batch 1 submitted: status 0 IN_PROGRESS, batch_id \d+", result)
+        h.fake.wait_for(lambda: None not in reported(h)[0], what="the confirmation")
+        restart_sender(h)
+        time.sleep(0.5)  # a third report would be posted by now
+        assert posted_results(h, thread) == [result]

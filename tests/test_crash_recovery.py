@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.model import BatchState
+from bot.lease import parse_owner
+from bot.model import BatchState, ProgressKind
 from bot.simulator import SimulatorServer
 from tests.core_helpers import Core, make_core
-from tests.eapi_fixtures import running_simulator
+from tests.eapi_fixtures import client_for, running_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,14 +45,14 @@ def _finish(process: subprocess.Popen[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def _killed_mid_request(core: Core, sim: SimulatorServer, fault: str) -> int:
+def _killed_mid_request(core: Core, sim: SimulatorServer, fault: str, *extra: str) -> int:
     """Approve a batch, start a worker, SIGKILL it while the simulator holds its request."""
     if fault == "timeout":
         sim.set_script("timeout")  # processed, then the connection is held without an answer
     else:
         sim.latency = 30.0  # held before processing; processed once the client is gone
     batch_id = core.approved()
-    first = _worker(core.store.path, sim)
+    first = _worker(core.store.path, sim, *extra)
     _until(lambda: core.store.open_attempts() != [] and sim.max_in_flight == 1)
     time.sleep(0.2)  # the POST is on the wire, not merely recorded
     first.send_signal(signal.SIGKILL)
@@ -110,3 +111,49 @@ def test_past_the_dedup_window_the_chunk_is_unknown_and_never_resent(
     )
     assert events[-1]["state"] == "outcome_unknown"
     assert "outcome_unknown" in [e.event for e in core.store.audit_entries(batch_id)]
+
+
+def test_a_sender_killed_on_this_host_is_replaced_without_waiting_for_its_lease(
+    tmp_path: Path, sim: SimulatorServer
+) -> None:
+    """SIGKILLed while holding a 60 s lease: a new sender takes it at once and finishes the
+    batch with the same stop_dup_id (one processed), instead of waiting a minute."""
+    core = make_core(tmp_path / "takeover.db")
+    batch_id = _killed_mid_request(core, sim, "latency", "--lease-seconds", "60")
+    holder = core.store.lease_owner(time.time())
+    assert holder is not None and parse_owner(holder) is not None  # unexpired, for ~60 s
+    client = client_for(sim)
+    sender = core.sender(client)
+    started = time.monotonic()
+    sender.run_once()
+    took = time.monotonic() - started
+    assert sender.holding_lease and took < 2.0, f"took {took:.2f} s"
+
+    def step() -> bool:
+        """One sender step; True once the batch is final."""
+        sender.run_once()
+        return core.store.batch(batch_id).state.final
+
+    _until(step)
+    sender.stop()
+    client.close()
+    assert core.store.batch(batch_id).state is BatchState.SENT
+    assert len(sim.processed) == 1 and len(sim.requests) == 2
+    assert [e.kind for e in core.notifier.events] == [
+        ProgressKind.QUEUED,
+        ProgressKind.CHUNK_DONE,
+        ProgressKind.FINISHED,
+    ]
+
+
+def test_a_restarted_process_takes_over_from_a_killed_one_at_once(
+    tmp_path: Path, sim: SimulatorServer
+) -> None:
+    """Both processes with a 60 s lease: the second finishes well inside its 10 s limit."""
+    core = make_core(tmp_path / "restart.db")
+    batch_id = _killed_mid_request(core, sim, "timeout", "--lease-seconds", "60")
+    started = time.monotonic()
+    events = _finish(_worker(core.store.path, sim, "--lease-seconds", "60", "--timeout", "10"))
+    assert time.monotonic() - started < 10
+    assert [e["kind"] for e in events] == ["chunk_done", "finished"]
+    assert core.store.batch(batch_id).state is BatchState.SENT and len(sim.processed) == 1

@@ -161,14 +161,29 @@ def test_healthz_answers_json_without_secrets(running: Running) -> None:
     assert running.fake.token not in response.text and SECRET not in response.text
 
 
-def test_sigterm_stops_the_app_cleanly(running: Running) -> None:
-    """SIGTERM: exit code 0, no traceback, the shutdown logged."""
+def test_sigterm_stops_the_app_cleanly(running: Running, tmp_path: Path) -> None:
+    """SIGTERM: exit code 0, no traceback, the shutdown logged; `health` then fails at once,
+    saying the sender released its lease (not "ok" for the next 30 s)."""
+    running.fake.wait_for(
+        lambda: requests.get(f"{running.url}/healthz", timeout=2).json()["ok"], timeout=10
+    )
     running.process.send_signal(signal.SIGTERM)
     code = running.process.wait(15)
     output = running.process.stdout.read() if running.process.stdout else ""
     assert code == 0, output
     assert "Traceback" not in output and "stopped" in output
     assert running.fake.token not in output and SECRET not in output
+    health = subprocess.run(
+        [sys.executable, "-m", "bot", "health"],
+        cwd=tmp_path,
+        env=base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert health.returncode == 1
+    assert "the sender is not running: it released its lease at" in health.stderr
+    assert len(health.stderr.strip().splitlines()) == 1
 
 
 def test_missing_slack_settings_end_in_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -12,14 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from bot import cmd_health
 from bot.audit import AuditEvent
 from bot.errors import StoreError
-from bot.migrations import STOP_DUP_MODULUS
+from bot.migrations import STOP_DUP_MODULUS, migrations
 from bot.model import BatchState
 from bot.store import Store
+from bot.views import when_text
 from tests.core_helpers import FakeClock, make_core
+from tests.eapi_fixtures import client_for, running_simulator
 
 TABLES = {
     "batches",
@@ -47,29 +50,29 @@ def _raw(path: Path) -> sqlite3.Connection:
 
 
 def test_open_creates_every_table_in_wal_mode(store: Store) -> None:
-    """A new database has every table, WAL journaling and one applied migration."""
+    """A new database has every table, WAL journaling and every migration applied once."""
     raw = _raw(store.path)
     names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert names >= TABLES
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = raw.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("0001_initial",)]
+    assert applied == [("0001_initial",), ("0002_reported_at",)]
 
 
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
-    """Opening an existing database keeps its data and its single migration record."""
+    """Opening an existing database keeps its data and applies no migration again."""
     first = Store.open(tmp_path / "a.db")
     assert first.claim_event("Ev1", 1.0)
     first.close()
     second = Store.open(tmp_path / "a.db")
     assert not second.claim_event("Ev1", 2.0)
     count = _raw(second.path).execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
-    assert count == 1
+    assert count == 2
     second.close()
 
 
 def test_many_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
-    """Concurrent first opens serialise on the migration lock: one schema, one record."""
+    """Concurrent first opens serialise on the migration lock: one schema, one record each."""
     errors: list[BaseException] = []
     stores: list[Store] = []
 
@@ -87,7 +90,7 @@ def test_many_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path)
         thread.join()
     assert errors == []
     count = _raw(tmp_path / "race.db").execute("SELECT COUNT(*) FROM _sqlite_migrations")
-    assert count.fetchone()[0] == 1
+    assert count.fetchone()[0] == 2
     for opened in stores:
         opened.close()
 
@@ -305,4 +308,96 @@ def test_health_command_exit_codes(
     assert _health(db, monkeypatch, "--max-age", "30") == 1
     err = capsys.readouterr().err.strip()
     assert "heartbeat is 100 s old" in err and len(err.splitlines()) == 1
+    store.close()
+
+
+def test_health_is_unhealthy_once_the_sender_released_its_lease(tmp_path: Path) -> None:
+    """A clean stop gives the lease up: unhealthy at once, naming when, though the beat is fresh."""
+    clock = FakeClock()
+    core = make_core(tmp_path / "released.db", clock=clock)
+    with core.store.write() as tx:
+        tx.hold_lease("sender-1", clock(), 20)
+    assert core.store.health(clock()).problem(30) is None
+    clock.advance(2)
+    core.store.release_lease("sender-1", clock())
+    snapshot = core.store.health(clock())
+    assert snapshot.heartbeat_age_seconds == pytest.approx(2)
+    assert snapshot.problem(30) == (
+        f"the sender is not running: it released its lease at {when_text(clock())} "
+        "(a clean stop); start the app"
+    )
+    with core.store.write() as tx:
+        tx.hold_lease("sender-2", clock(), 20)  # a new sender: healthy again
+    assert core.store.health(clock()).problem(30) is None
+
+
+def test_health_is_unhealthy_once_the_lease_expired(tmp_path: Path) -> None:
+    """A lease that ran out (a dead or stuck sender) is unhealthy before the heartbeat limit."""
+    clock = FakeClock()
+    core = make_core(tmp_path / "expired.db", clock=clock)
+    with core.store.write() as tx:
+        tx.hold_lease("sender-1", clock(), 20)
+    clock.advance(19)
+    assert core.store.health(clock()).problem(30) is None
+    clock.advance(6)
+    assert core.store.health(clock()).problem(30) == (
+        "the sender is not running: its lease expired 5 s ago (last heartbeat 25 s ago): "
+        "is the app running?"
+    )
+
+
+def test_health_command_fails_after_a_clean_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real sender started and stopped: `health` exits 1 with one line naming the release."""
+    core = make_core(tmp_path / "stop.db")
+    with running_simulator() as sim:
+        client = client_for(sim)
+        sender = core.sender(client, idle_seconds=0.05)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not sender.holding_lease and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _health(core.store.path, monkeypatch) == 0
+        sender.stop()
+        client.close()
+    capsys.readouterr()
+    assert _health(core.store.path, monkeypatch) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the sender is not running: it released its lease at" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_upgrading_keeps_old_results_reported_and_a_released_lease_released(
+    tmp_path: Path,
+) -> None:
+    """A database made before 0002: its finished work is not reported again after the upgrade;
+    open work stays unreported; a lease released by the old version reads as released."""
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="0002_reported_at")
+    batch = (
+        "INSERT INTO batches (id, state, plan, options, source, source_kind, digest, "
+        "prepared_by, channel_id, created_at, finished_at) "
+        "VALUES (?, ?, '{}', '{}', x'00', 'bytes', 'd', 'U1', 'C1', 1.0, ?)"
+    )
+    old.execute(batch, [1, "sent", 5.0])
+    old.execute(batch, [2, "sending", None])
+    chunk = (
+        "INSERT INTO chunks (batch_id, chunk_index, dca, messages, params, params_sha256, "
+        "stop_dup_id, state, finished_at) VALUES (?, 0, '7bit', 1, '{}', 's', ?, ?, ?)"
+    )
+    old.execute(chunk, [1, 11, "accepted", 5.0])
+    old.execute(chunk, [2, 12, "sending", None])
+    old.execute(
+        "INSERT INTO sender_lease (id, owner, acquired_at, expires_at, heartbeat_at) "
+        "VALUES (1, 'old-sender', 1.0, 0, 7.0)"
+    )
+    old.conn.commit()
+    old.close()
+    store = Store.open(path)
+    assert store.unreported_chunks() == [] and store.unreported_batches() == []
+    assert [c.reported_at for c in store.chunks(1)] == [5.0]
+    assert [c.reported_at for c in store.chunks(2)] == [None]
+    assert store.health(100.0).lease_released_at == 7.0
     store.close()
