@@ -150,13 +150,30 @@ def _serve_socket_mode(runtime: Runtime) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    handler.connect()  # type: ignore[no-untyped-call]
-    logger.info("Socket Mode: connected")
     try:
+        _connect(handler, runtime.settings.slack_api_url)
         while not stopping.wait(1.0):  # a timed wait keeps the main thread responsive to signals
             pass
     finally:
         handler.close()  # type: ignore[no-untyped-call]
+
+
+def _connect(handler: SocketModeHandler, api_url: str) -> None:
+    """Open the WebSocket; a refused app token is a set-up problem (one line, exit 2)."""
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        problem = (
+            f"Slack did not accept SLACK_APP_TOKEN at {api_url} (apps.connections.open: {error});"
+            " use the app-level token (xapp-…) with the connections:write scope"
+        )
+        raise ConfigError([problem]) from None
+    # The built-in client does not raise when the WebSocket itself fails; it retries on its own.
+    if handler.client.is_connected():
+        logger.info("Socket Mode: connected")
+    else:
+        logger.warning("Socket Mode: not connected yet; retrying in the background")
 
 
 def run(args: argparse.Namespace) -> int:

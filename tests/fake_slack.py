@@ -3,7 +3,8 @@
 It answers the methods the app calls, records every request (path, parsed body, headers), checks
 every message and view against the Block Kit limits, serves uploaded files only to the right
 bearer token (anyone else gets Slack's 200 HTML login page), and can answer one call with
-429 + Retry-After. Point `WebClient(base_url=fake.api_url)` at it.
+429 + Retry-After. Point `WebClient(base_url=fake.api_url)` at it. `apps.connections.open`
+(Socket Mode) takes the app-level token, as on Slack, and answers `socket_url`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from handlers.blockcheck import check_message, check_view
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
 TEAM = "T0001"
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})  # these take the xapp- token
 LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 
 
@@ -68,6 +70,8 @@ class FakeSlack:
 
     token: str = "xoxb-test_token"
     file_token: str | None = None  # the token downloads need, when not `token`
+    app_token: str = "xapp-1-A0APP-1-test_app_token"  # what apps.connections.open needs
+    socket_url: str = ""  # the ws:// URL apps.connections.open hands out
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, FakeFile] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
@@ -132,6 +136,10 @@ class FakeSlack:
             "url_private": f"{self.url}/files-pri/{TEAM}-{file.id}/{file.name}",
             "url_private_download": f"{self.url}/files-pri/{TEAM}-{file.id}/download/{file.name}",
         }
+
+    def token_for(self, api: str) -> str:
+        """The bearer token one Web API method accepts (Socket Mode's takes the app token)."""
+        return self.app_token if api in APP_TOKEN_METHODS else self.token
 
     def next_ts(self) -> str:
         """A fresh message timestamp."""
@@ -240,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.rate_limit_once.discard(item.api)
             self._json({"ok": False, "error": "ratelimited"}, 429, **{"Retry-After": "0"})
             return
-        if item.headers.get("authorization") != f"Bearer {state.token}":
+        if item.headers.get("authorization") != f"Bearer {state.token_for(item.api)}":
             self._json({"ok": False, "error": "invalid_auth"})
             return
         if item.api in state.fail_once:
@@ -310,6 +318,7 @@ _ANSWERS: dict[str, Callable[[FakeSlack, Recorded], dict[str, Any]]] = {
     "files.getUploadURLExternal": _upload_url,
     "files.completeUploadExternal": _complete,
     "usergroups.users.list": _group_users,
+    "apps.connections.open": lambda s, i: {"ok": True, "url": s.socket_url},
 }
 
 
