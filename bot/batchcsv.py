@@ -14,7 +14,7 @@ it, and resend it byte for byte under the same `stop_dup_id`. Credentials are ne
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.gsm import eapi_7bit_form, eapi_16bit_form
@@ -77,8 +77,16 @@ def _override_columns(rows: Sequence[BatchRow], dca: Dca) -> list[str]:
     return columns
 
 
-def batch_data(rows: Sequence[BatchRow], dca: Dca) -> str:
-    """The `batch_data` CSV for the rows, every text encoded for `dca`."""
+def batch_data(
+    rows: Sequence[BatchRow], dca: Dca, defaults: Mapping[str, str] | None = None
+) -> str:
+    """The `batch_data` CSV for the rows, every text encoded for `dca`.
+
+    A row without a value in an override column gets the batch's own value from `defaults`
+    (e.g. the batch sender): an empty field could read as "no sender" on that row, overriding
+    the batch-level one. Without a batch value the field stays empty (the account default).
+    """
+    defaults = defaults or {}
     columns = _override_columns(rows, dca)
     lines = [",".join(["msisdn", "message", *columns])]
     for number, row in enumerate(rows, start=1):
@@ -89,7 +97,8 @@ def batch_data(rows: Sequence[BatchRow], dca: Dca) -> str:
         except ValueError as exc:
             raise ValueError(f"row {number} (msisdn {row.msisdn}): {exc}") from exc
         given = dict(row.overrides)
-        fields = [row.msisdn, message, *(given.get(name, "") for name in columns)]
+        values = (given.get(name) or defaults.get(name, "") for name in columns)
+        fields = [row.msisdn, message, *values]
         lines.append(",".join(escape_field(field) for field in fields))
     return "\n".join(lines)
 
@@ -132,10 +141,11 @@ def send_batch_params(
         raise ValueError(f"stop_dup_id must be within 1..{MAX_STOP_DUP_ID}, got {stop_dup_id}")
     if max_parts < 1:
         raise ValueError(f"max_parts must be at least 1, got {max_parts}")
+    batch_level = _batch_options(options)
     fields = [
-        ("batch_data", batch_data(rows, dca)),
+        ("batch_data", batch_data(rows, dca, dict(batch_level))),
         ("dca", dca.value),
-        *_batch_options(options),
+        *batch_level,
         ("stop_dup_id", str(stop_dup_id)),
         ("allow_concat_text_sms", "1"),
         ("concat_text_sms_max_parts", str(max_parts)),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import load_settings
-from bot.csvread import delimiter_name
+from bot.csvread import NO_ROWS, delimiter_name
 from bot.errors import IntakeError
 from bot.intake import IntakeLimits, plan_batch, validate_options
 from bot.model import BatchPlan, CostLine, Message, SendOptions
@@ -45,9 +45,14 @@ def run(args: argparse.Namespace) -> int:
     prices = PriceTable.load(settings.prices_path)
     try:
         data = _read(args.file, limits.max_file_bytes)
-        plan = plan_batch(data, options, limits, prices)
+        if len(data) > limits.max_file_bytes:
+            return _fail(_too_big(args.file, limits.max_file_bytes))
+        # A header without rows is a readable file with nothing to send: exit 1, not 2.
+        plan = plan_batch(data, options, limits, prices, allow_empty=True)
     except (OSError, IntakeError) as exc:
         return _fail(_reason(exc, args.file))
+    if not plan.rows:
+        print(f"smsbatch-bot check: {args.file}: {NO_ROWS}", file=sys.stderr)
     if args.format == "json":
         json.dump(plan_to_json(plan), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -62,6 +67,16 @@ def _read(name: str, limit: int) -> bytes:
         return sys.stdin.buffer.read(limit + 1)
     with Path(name).open("rb") as handle:
         return handle.read(limit + 1)
+
+
+def _too_big(name: str, limit: int) -> str:
+    """The size refusal; only `limit + 1` bytes were read, so the real size comes from stat."""
+    size = 0 if name == "-" else Path(name).stat().st_size  # 0 for a pipe: size unknown
+    got = f"is {size:,} bytes" if size > limit else f"has more than {limit:,} bytes"
+    return (
+        f"{name}: the file {got}; the limit is {limit:,} bytes "
+        "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
+    )
 
 
 def _reason(exc: OSError | IntakeError, name: str) -> str:
@@ -155,7 +170,7 @@ def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
         f"Credits:     ~{plan.credits}",
     ]
     if plan.ignored_columns:
-        lines.append(f"Ignored:     {', '.join(plan.ignored_columns)}")
+        lines.append(f"Ignored:     {', '.join(_one_line(c) for c in plan.ignored_columns)}")
     lines += [f"Note:        {note}" for note in plan.notes]
     if plan.cost:
         lines.append("Cost by country:")
@@ -196,4 +211,8 @@ def _sample(plan: BatchPlan) -> list[str]:
 
 
 def _one_line(value: str) -> str:
-    return value.replace("\r", "\\r").replace("\n", "\\n")
+    """A cell on one terminal line: line breaks and control characters (ESC…) shown escaped."""
+    return "".join(_SHOWN.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}") for c in value)
+
+
+_SHOWN = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}

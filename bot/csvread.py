@@ -101,8 +101,15 @@ def normalise_header(cell: str) -> str:
     return _SPACES.sub("_", cell.replace("\ufeff", "").strip().strip("\"'").lower())
 
 
-def read_table(text: str, max_rows: int) -> Table:
-    """Parse CSV text into columns and records, raising IntakeError when it cannot be used."""
+NO_ROWS = "the file has a header line but no rows below it"
+
+
+def read_table(text: str, max_rows: int, *, allow_empty: bool = False) -> Table:
+    """Parse CSV text into columns and records, raising IntakeError when it cannot be used.
+
+    A header without data rows raises too, unless `allow_empty`: then it is a table of no
+    records (`smsbatch-bot check` reports it as "nothing to send", not as unusable input).
+    """
     notes: list[str] = []
     text, forced = _sep_directive(text)
     if forced:
@@ -121,7 +128,9 @@ def read_table(text: str, max_rows: int) -> Table:
     else:
         records = records[1:]
     if not records:
-        raise IntakeError("the file has a header line but no rows below it")
+        if not allow_empty:
+            raise IntakeError(NO_ROWS)
+        notes.append(NO_ROWS)
     if len(records) > max_rows:
         raise IntakeError(
             f"the file has more than {max_rows:,} rows, the limit (SMSBATCH_MAX_ROWS); "

@@ -183,6 +183,7 @@ class EapiClient:
         clock: Callable[[], float] = time.monotonic,
         busy_timeout: float = 15.0,
     ) -> None:
+        _check_form_safe(username, password)
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._password = password
@@ -319,6 +320,23 @@ class EapiClient:
         if self._simulator is not None:
             self._simulator.stop()
             self._simulator = None
+
+
+def _check_form_safe(username: str, password: Secret) -> None:
+    """Refuse credentials the ISO-8859-1 form cannot carry, before any request (no secret shown).
+
+    Otherwise every submission would fail inside the form encoder, over and over.
+    """
+    problems = []
+    for name, value in (("EAPI_USERNAME", username), ("EAPI_PASSWORD", password.reveal())):
+        try:
+            value.encode("iso-8859-1")
+        except UnicodeEncodeError:
+            problems.append(
+                f"{name} holds a character the EAPI's ISO-8859-1 form cannot carry; check it"
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 def _decode(content: bytes) -> str:

@@ -11,6 +11,7 @@ part or 153 per concatenated part, an escape pair (`{`, `[`, `~`, ...) never spl
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,14 +59,21 @@ class Forced16Bit:
 
 
 def _why(char: str) -> str:
-    name = f"'{char}' (U+{ord(char):04X})"
+    # An invisible character (tab, no-break space, zero-width space) is named, not shown.
+    code = f"U+{ord(char):04X}"
+    name = f"'{char}' ({code})" if char.isprintable() else f"{code} ({_unicode_name(char)})"
     if char == "€":
         return f"{name} cannot travel in the EAPI's ISO-8859-1 7-bit form"
     if char in LATIN1_SHOWN_AS_GREEK:
         return f"{name} would arrive as a Greek letter in BulkSMS's 7-bit form"
     if char == "\f":
-        return f"{name} (form feed) is not accepted in BulkSMS's 7-bit form"
+        return f"{name} is not accepted in BulkSMS's 7-bit form"
     return f"{name} is not in the GSM 7-bit alphabet"
+
+
+def _unicode_name(char: str) -> str:
+    named = {"\t": "tab", "\f": "form feed", "\v": "vertical tab"}
+    return named.get(char) or unicodedata.name(char, "").lower() or "a control character"
 
 
 def first_non_7bit(text: str) -> Forced16Bit | None:

@@ -43,7 +43,7 @@ from bot.model import (
     RejectedRow,
     SendOptions,
 )
-from bot.numbers import BadNumber, parse_number
+from bot.numbers import BadNumber, Number, parse_number
 from bot.overrides import OverrideProblem, check_overrides, validate_options
 from bot.pricing import PriceTable
 
@@ -100,16 +100,24 @@ class IntakeLimits:
 
 
 def plan_batch(
-    data: bytes, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+    data: bytes,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    *,
+    allow_empty: bool = False,
 ) -> BatchPlan:
-    """Plan an uploaded file; raises IntakeError (only) when it cannot be read as CSV."""
+    """Plan an uploaded file; raises IntakeError (only) when it cannot be read as CSV.
+
+    A header without data rows is unusable unless `allow_empty` (a plan of no rows).
+    """
     if len(data) > limits.max_file_bytes:
         raise IntakeError(
             f"the file is {len(data):,} bytes; the limit is {limits.max_file_bytes:,} bytes "
             "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
         )
     decoded = decode_upload(data)
-    return _plan(decoded.text, decoded.encoding, options, limits, prices)
+    return _plan(decoded.text, decoded.encoding, options, limits, prices, allow_empty)
 
 
 def plan_text(
@@ -141,9 +149,14 @@ class _Context:
 
 
 def _plan(
-    text: str, encoding: str, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+    text: str,
+    encoding: str,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    allow_empty: bool = False,
 ) -> BatchPlan:
-    table = read_table(text, limits.max_rows)
+    table = read_table(text, limits.max_rows, allow_empty=allow_empty)
     ctx = _context(table, options, limits)
     messages: list[Message] = []
     rejected: list[RejectedRow] = []
@@ -206,7 +219,7 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
     text = raw_text.replace("\r\n", "\n").replace("\r", "\n")
     forced = first_non_7bit(text)
     dca, parts = count_parts(text)
-    problem = _text_problem(text, ctx.table.delimiter)
+    problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
     if problem is None and parts > ctx.limits.max_parts:
         problem = _too_long(text, parts, ctx.limits.max_parts, forced)
     if problem is not None:
@@ -239,7 +252,7 @@ def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
         return RejectedRow(
             line,
             "row",
-            f"the row has {len(cells)} cells but the header has {columns.width}; a message "
+            f"the row has {_cells(len(cells))} but the header has {columns.width}; a message "
             f"that contains {_DELIMITER_WORDS[delimiter]} must be in double quotes",
             _shorten(delimiter.join(cells)),
         )
@@ -248,10 +261,14 @@ def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
             return RejectedRow(
                 line,
                 ctx.row_label[role],
-                f"the {role} cell is missing: the row has only {len(cells)} cells",
+                f"the {role} cell is missing: the row has only {_cells(len(cells))}",
                 _shorten(delimiter.join(cells)),
             )
     return None
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" if count == 1 else f"{count} cells"
 
 
 def _text_flags(text: str) -> tuple[str, ...]:
@@ -264,7 +281,7 @@ def _text_flags(text: str) -> tuple[str, ...]:
     return ()
 
 
-def _text_problem(text: str, delimiter: str) -> str | None:
+def _text_problem(text: str, delimiter: str, region: str) -> str | None:
     """Why a message text cannot go as it is, or None."""
     if not text.strip():
         return "message is empty"
@@ -277,17 +294,22 @@ def _text_problem(text: str, delimiter: str) -> str | None:
             f"character {bad.start() + 1} is the control character U+{ord(bad.group()):04X}, "
             "which phones do not show; remove it"
         )
-    return _swallowed_rows(text, delimiter)
+    return _swallowed_rows(text, delimiter, region)
 
 
-def _swallowed_rows(text: str, delimiter: str) -> str | None:
-    """A multi-line message whose later lines look like rows: a quote was probably not closed."""
+def _swallowed_rows(text: str, delimiter: str, region: str) -> str | None:
+    """A multi-line message whose later lines look like rows: a quote was probably not closed.
+
+    A line "looks like a row" only when it starts with a valid phone number and the delimiter:
+    a code or an amount on a line of its own ("482913, valid 10 minutes") is a message.
+    """
     if "\n" not in text:
         return None
-    row = re.compile(r'\s*"?\+?\d[\d \-().]{5,}"?\s*' + re.escape(delimiter))
+    row = re.compile(r'\s*"?(\+?\d[\d \-().]{5,})"?\s*' + re.escape(delimiter))
     lines = text.split("\n")
     for number, line in enumerate(lines[1:], start=2):
-        if row.match(line):
+        match = row.match(line)
+        if match and isinstance(parse_number(match.group(1), region), Number):
             return (
                 f"the message runs over {len(lines)} lines and its line {number} looks like "
                 "another row (a number, then the delimiter): a double quote that opens the "
@@ -338,9 +360,13 @@ def _flag_same_number(messages: list[Message]) -> list[Message]:
         lines[message.msisdn].append(message.line)
     flagged = []
     for message in messages:
-        others = [n for n in lines[message.msisdn] if n != message.line]
+        same = lines[message.msisdn]
+        # Only the first five others are named, so only six lines are looked at: linear overall
+        # even when every row goes to one number.
+        others = [n for n in same[:6] if n != message.line][:5]
         if others:
-            shown = ", ".join(str(n) for n in others[:5]) + (", …" if len(others) > 5 else "")
+            more = ", …" if len(same) - 1 > 5 else ""
+            shown = ", ".join(str(n) for n in others) + more
             flag = f"this number also gets a different text on line(s) {shown}"
             message = replace(message, flags=(*message.flags, flag))
         flagged.append(message)

@@ -1,11 +1,13 @@
 """A local stand-in for the BulkSMS EAPI over real HTTP; it never sends an SMS.
 
 `SimulatorServer` serves under `/eapi` on its own socket (127.0.0.1 by default, port 0 picks a
-free one): POST send_batch, get_credits and quote_sms (`bot.simulator_state` holds what they do);
-any other method gets 405. HTTP/1.1 with Content-Length, so a client's kept-alive connection is
-reused, and a thread per connection, so that a client sending two requests at once is seen:
-`max_in_flight` counts them and a warning is logged. A request stops counting as in flight once
-its client has hung up (e.g. gave up on a held `timeout` answer).
+free one): send_batch, get_credits and quote_sms (`bot.simulator_state` holds what they do) by
+POST, and by GET as the real EAPI does (eapi-send-batch.txt's own example is a GET a browser can
+open; it asks for POST in production, so a GET is logged as a warning and recorded with its
+method); any other method gets 405. HTTP/1.1 with Content-Length, so a client's kept-alive
+connection is reused, and a thread per connection, so that a client sending two requests at once
+is seen: `max_in_flight` counts them and a warning is logged. A request stops counting as in
+flight once its client has hung up (e.g. gave up on a held `timeout` answer).
 
 Counters for tests and benchmarks: `requests` (every request, password removed), `processed`
 (submissions that took effect), `tested` (test_always_succeed submissions), `connections_opened`,
@@ -47,7 +49,7 @@ _POLL = 0.02
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One connection: POST goes to the simulator, every other method gets 405."""
+    """One connection: POST and GET go to the simulator, every other method gets 405."""
 
     protocol_version = "HTTP/1.1"
     server_version = "smsbatch-eapi-simulator"
@@ -70,11 +72,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.owner._serve(self)
 
-    def _refuse(self) -> None:
-        logger.info("%s %s -> HTTP 405 (only POST)", self.command, urlsplit(self.path).path)
-        self.server.owner._answer(self, 405, "only POST is served\n", {"Allow": "POST"})
+    def do_GET(self) -> None:
+        logger.warning("GET %s: the EAPI asks clients to use POST", urlsplit(self.path).path)
+        self.server.owner._serve(self)
 
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+    def _refuse(self) -> None:
+        logger.info("%s %s -> HTTP 405 (POST or GET)", self.command, urlsplit(self.path).path)
+        self.server.owner._answer(
+            self, 405, "only POST (or GET) is served\n", {"Allow": "POST, GET"}
+        )
+
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
     def log_message(self, format: str, *args: Any) -> None:
         # http.server's own lines may hold a query string; keep only what precedes it.
@@ -286,7 +294,7 @@ class SimulatorServer:
         return dict(fields)
 
     def _serve(self, handler: _Handler) -> None:
-        """Answer one POST: parse, hold for the latency, let the simulator decide, reply."""
+        """Answer one POST or GET: parse, hold for the latency, let the simulator decide, reply."""
         target = urlsplit(handler.path)
         params = self._params(handler, target.query)
         if params is None:
@@ -301,8 +309,8 @@ class SimulatorServer:
             if self.latency > 0:
                 self._wait(token, handler.connection, self.latency)
             reply = self.state.handle(target.path.removeprefix(PREFIX), params)
-            self.state.record(target.path, params, reply)
-            self._log(target.path, params, reply)
+            self.state.record(target.path, params, reply, method=handler.command)
+            self._log(handler.command, target.path, params, reply)
             if reply.hang:
                 self._wait(token, handler.connection, self.hang_seconds)
             if reply.hang or reply.drop:
@@ -312,11 +320,12 @@ class SimulatorServer:
         finally:
             self._end(token)
 
-    def _log(self, path: str, params: dict[str, str], reply: Reply) -> None:
+    def _log(self, method: str, path: str, params: dict[str, str], reply: Reply) -> None:
         """One line per request: never the password, never the message texts."""
         answer = "held, no answer" if reply.hang else "dropped" if reply.drop else reply.body
         logger.info(
-            "POST %s user=%s stop_dup_id=%s -> HTTP %s %r%s",
+            "%s %s user=%s stop_dup_id=%s -> HTTP %s %r%s",
+            method,
             path,
             params.get("username", ""),
             params.get("stop_dup_id", "-"),

@@ -87,6 +87,7 @@ class RequestRecord:
     answer: str | None
     fault: str | None
     at: float
+    method: str = "POST"  # the real EAPI also serves GET; smsbatch's client must never use it
 
 
 def _fail(code: int, description: str) -> str:
@@ -158,8 +159,10 @@ class EapiSimulator:
                 return self._quote_sms(params)
         return Reply(404, f"no EAPI call at {path}\n")
 
-    def record(self, path: str, params: Mapping[str, str], reply: Reply | None) -> None:
-        """Keep one request (never its password) with what it got."""
+    def record(
+        self, path: str, params: Mapping[str, str], reply: Reply | None, method: str = "POST"
+    ) -> None:
+        """Keep one request (never its password) with what it got, and its HTTP method."""
         safe = {k: v for k, v in params.items() if k != "password"}
         answered = reply is not None and not (reply.hang or reply.drop)
         with self.lock:
@@ -171,6 +174,7 @@ class EapiSimulator:
                     reply.body if reply is not None and answered else None,
                     reply.fault if reply is not None else None,
                     self.clock(),
+                    method,
                 )
             )
 

@@ -134,8 +134,8 @@ def _cost(plan: BatchPlan) -> Block:
 def _notes(plan: BatchPlan) -> Block | None:
     lines = [f"• `{role}` from column “{escape(header)}”" for role, header in plan.columns]
     if plan.ignored_columns:
-        names = ", ".join(f"“{escape(c)}”" for c in plan.ignored_columns[:LIST_SHOWN])
-        lines.append(f"• ignored columns: {names}")
+        names = [f"“{escape(clip(c, 80))}”" for c in plan.ignored_columns[:LIST_SHOWN]]
+        lines.append(f"• ignored columns: {', '.join(more(names, len(plan.ignored_columns)))}")
     lines += [f"• {escape(note)}" for note in plan.notes[:LIST_SHOWN]]
     flagged = [m for m in plan.messages if m.flags]
     flags = [f"• line {m.line}: {escape('; '.join(m.flags))}" for m in flagged[:SAMPLES]]
@@ -187,8 +187,8 @@ def _approvers(view: BatchView, ctx: CardContext) -> Block:
     if not ctx.approvers:
         text = "Nobody can approve: set SMSBATCH_APPROVERS to the people or groups who may."
     else:
-        names = ", ".join(approver_mention(a) for a in ctx.approvers[:LIST_SHOWN])
-        text = f"Approvers: {names}"
+        names = [approver_mention(a) for a in ctx.approvers[:LIST_SHOWN]]
+        text = f"Approvers: {', '.join(more(names, len(ctx.approvers)))}"
         if not ctx.self_approval:
             text += f". {user(view.prepared_by)} prepared it and cannot approve it."
     return {"type": "context", "elements": [mrkdwn(text)]}

@@ -21,6 +21,7 @@ from bot.service import Origin
 from handlers import ids, wording
 from handlers.download import DownloadError
 from handlers.preview import publish_preview
+from handlers.uploads import NO_LINK
 from handlers.views import NewBatchForm, metadata, read_new_batch, read_options
 
 if TYPE_CHECKING:
@@ -96,13 +97,18 @@ def _new_batch(
     options: SendOptions = form.form.options
     if form.file is not None:
         file: Mapping[str, Any] = form.file
-        if not file.get("url_private_download"):
-            file = services.io.file_info(str(file["id"]))
         name = str(file.get("name") or file["id"])
+        if not (file.get("url_private_download") or file.get("url_private")):
+            try:
+                file = services.io.file_info(str(file["id"])) or file
+            except SlackApiError as exc:
+                logger.warning("files.info refused %s: %s", file["id"], exc.response.get("error"))
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            reply(wording.download_refused(name, NO_LINK))
+            return
         try:
-            data = services.downloader.fetch(
-                file["url_private_download"], size_hint=file.get("size")
-            )
+            data = services.downloader.fetch(url, size_hint=file.get("size"))
         except DownloadError as exc:
             reply(wording.download_refused(name, str(exc)))
             return

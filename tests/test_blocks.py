@@ -112,6 +112,17 @@ def test_huge_batches_stay_within_limits_and_say_how_many_more() -> None:
     assert "… and 195 more" in json.dumps(message.blocks, ensure_ascii=False)
 
 
+def test_long_column_and_approver_lists_say_how_many_more() -> None:
+    """Twelve extra columns and ten approvers: eight of each are named, then '… and N more'."""
+    extra = [f"Field{n}" for n in range(12)]
+    csv = ",".join(["msisdn", "message", *extra]) + "\n447911123401,Hi" + ",x" * 12 + "\n"
+    approvers = tuple(f"U{n:04d}" for n in range(10))
+    blocks = card(make_view(csv), replace(CTX, approvers=approvers)).blocks
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "“Field7”, … and 4 more" in text and "Field8" not in text
+    assert "<@U0007>, … and 2 more" in text and "U0008" not in text
+
+
 def test_decided_card_has_no_buttons_and_says_who_and_where_in_the_queue() -> None:
     """After approval the card keeps its summary, loses its buttons and shows the decision."""
     pending = card(make_view(THREE), CTX)

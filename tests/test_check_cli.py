@@ -137,6 +137,42 @@ def test_over_the_size_limit_exits_2(
     assert "SMSBATCH_MAX_FILE_BYTES" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text", ["msisdn,message\n", "msisdn,message\r\n\r\n,\n  \n"])
+def test_a_header_without_rows_has_nothing_to_send_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """A readable file with a header and no rows is "none sendable" (1), not unusable (2)."""
+    code = main(["check", _csv(tmp_path, text), "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    plan = json.loads(captured.out)
+    assert (plan["rows"], plan["recipients"], plan["messages"], plan["rejected"]) == (0, 0, [], [])
+    assert captured.err.count("\n") == 1 and "no rows below it" in captured.err
+
+
+def test_a_file_over_the_size_limit_is_named_with_its_real_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only limit + 1 bytes are read, yet the refusal states the file's real size."""
+    monkeypatch.setenv("SMSBATCH_MAX_FILE_BYTES", "20")
+    path = _csv(tmp_path, GOOD)
+    assert main(["check", path]) == 2
+    err = capsys.readouterr().err
+    assert f"the file is {len(GOOD.encode())} bytes; the limit is 20 bytes" in err
+    assert "21 bytes" not in err
+
+
+def test_the_table_never_writes_control_characters_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rejected cell holding ESC or other controls is shown escaped, not sent to the tty."""
+    text = 'msisdn,message\n447400123456,"\x1b[2Jgone\x07"\n447400123457,ok\n'
+    assert main(["check", _csv(tmp_path, text)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "[\\x1b[2Jgone\\x07]" in out
+
+
 def test_a_bad_price_table_is_a_configuration_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

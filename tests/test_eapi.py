@@ -202,6 +202,22 @@ def test_override_columns_are_the_union_over_rows() -> None:
     ]
 
 
+def test_rows_without_their_own_sender_keep_the_batch_sender() -> None:
+    """An empty per-row field could blank the batch's sender; the batch value fills it."""
+    rows = [
+        BatchRow("447700900001", "a", (("sender", "ACME"), ("routing_group", "1"))),
+        BatchRow("447700900002", "b", (("source_id", "x1"),)),
+    ]
+    options = SendOptions(sender="Shop", routing_group=3)
+    params = send_batch_params(rows, Dca.SEVEN_BIT, options, stop_dup_id=1, max_parts=1)
+    assert params["batch_data"].splitlines() == [
+        "msisdn,message,sender,routing_group,source_id",
+        '"447700900001","a","ACME","1",""',
+        '"447700900002","b","Shop","3","x1"',
+    ]
+    assert (params["sender"], params["routing_group"]) == ("Shop", "3")
+
+
 @pytest.mark.parametrize(
     ("rows", "dca", "stop_dup_id", "words"),
     [
@@ -420,6 +436,17 @@ def test_create_client_for_a_real_account() -> None:
     client.close()
     with pytest.raises(ConfigError, match="EAPI_PASSWORD"):
         create_client(Settings(eapi_url="https://bulksms.example/eapi", eapi_username="john"))
+
+
+def test_credentials_the_latin1_form_cannot_carry_are_refused_up_front() -> None:
+    """A password with '€' could never be sent: one ConfigError at start, never the secret."""
+    url = "https://bulksms.example/eapi"
+    with pytest.raises(ConfigError, match="EAPI_PASSWORD holds a character") as caught:
+        create_client(Settings(eapi_url=url, eapi_username="john", eapi_password=Secret("s€cr3t")))
+    assert "s€cr3t" not in str(caught.value)
+    with pytest.raises(ConfigError, match="EAPI_USERNAME"):
+        EapiClient(url, "jōhn", Secret("pw"))
+    EapiClient(url, "jöhn", Secret("pässwörd")).close()  # Latin-1 letters are fine
 
 
 LEAKY_PASSWORD = "Pw-LEAK-canary&= 7"  # its urlencoded form differs: check both

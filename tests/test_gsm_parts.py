@@ -12,6 +12,7 @@ from bot.gsm import (
     GSM_EXTENSION,
     count_parts,
     eapi_7bit_form,
+    first_non_7bit,
     septets,
     utf16_units,
 )
@@ -148,3 +149,23 @@ def test_seven_bit_text_round_trips_through_the_eapi_form(text: str) -> None:
 def test_extension_table_is_what_costs_two_septets() -> None:
     """Exactly the extension characters that can travel as 7-bit cost two septets."""
     assert {c for c in _SEVEN_BIT_CHARS if septets(c) == 2} == GSM_EXTENSION - {"\f", "€"}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a\tb", "U+0009 (tab) is not in the GSM 7-bit alphabet"),
+        ("a\u00a0b", "U+00A0 (no-break space) is not in the GSM 7-bit alphabet"),
+        ("a\u200bb", "U+200B (zero width space) is not in the GSM 7-bit alphabet"),
+        ("ç", "'ç' (U+00E7) is not in the GSM 7-bit alphabet"),
+        ("€", "'€' (U+20AC) cannot travel in the EAPI's ISO-8859-1 7-bit form"),
+        ("Ê", "'Ê' (U+00CA) would arrive as a Greek letter in BulkSMS's 7-bit form"),
+    ],
+)
+def test_the_reason_for_16bit_names_an_invisible_character_instead_of_showing_it(
+    text: str, words: str
+) -> None:
+    """A person reading the preview can tell which character it was, even a tab or NBSP."""
+    forced = first_non_7bit(text)
+    assert forced is not None and forced.reason == words
+    assert forced.reason.isprintable()

@@ -28,6 +28,7 @@ SPEC_BODY = (
     "batch_data=msisdn,message%0a%22111111111%22,%22Hi+there%22%0a%22333333333%22,%22Hello+"
     "again.+Here+is+some+%5C%22quoted+text%5C%22.%5C%0aThis+text+follows+a+newline%22"
 )
+SPEC_ROWS = ("Hi there", 'Hello again. Here is some "quoted text".\nThis text follows a newline')
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,11 +70,26 @@ def test_spec_example_body_is_accepted_as_the_spec_says() -> None:
     )
 
 
-def test_get_is_refused() -> None:
-    """Only POST is served: GET gets 405 and nothing is processed."""
+def test_get_is_served_like_the_spec_example_and_recorded_as_get() -> None:
+    """The spec's example is a GET a browser can open: it works, and its method is recorded."""
     with running_simulator() as sim:
         query = f"username={SIM_USERNAME}&password={SIM_PASSWORD}&{SPEC_BODY}"
         response = requests.get(f"{sim.url}{SEND}?{query}", timeout=5)
+        post(sim, batch_data=csv('"447700900001","hi"'))
+    first, _ = sim.processed
+    assert response.status_code == 200
+    assert response.text == f"0|IN_PROGRESS|{first.batch_id}"
+    assert first.rows[1] == ("333333333", SPEC_ROWS[1])
+    assert [r.method for r in sim.requests] == ["GET", "POST"]
+    assert "password" not in sim.requests[0].params
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_are_refused(method: str) -> None:
+    """Only POST and GET are served: anything else gets 405 and nothing is processed."""
+    with running_simulator() as sim:
+        query = f"username={SIM_USERNAME}&password={SIM_PASSWORD}&{SPEC_BODY}"
+        response = requests.request(method, f"{sim.url}{SEND}?{query}", timeout=5)
     assert response.status_code == 405
     assert sim.processed == []
 
