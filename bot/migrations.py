@@ -206,6 +206,34 @@ def _reported_at(db: Database) -> None:
     _execute_all(db, _SCHEMA_2)
 
 
+_SCHEMA_3 = (
+    # An upload is claimed before it is downloaded and checked, and answered once Slack took the
+    # answer (its card, or a reply saying why there is none). Claims never answered (the process
+    # stopped in between) are worked on again at start-up, from what is kept here: the thread,
+    # and the file object as Slack described it (id, name, size, links; never a token).
+    "ALTER TABLE uploads ADD COLUMN state TEXT NOT NULL DEFAULT 'claimed' "
+    "CHECK (state IN ('claimed', 'answered', 'abandoned'))",
+    "ALTER TABLE uploads ADD COLUMN thread_ts TEXT",
+    "ALTER TABLE uploads ADD COLUMN file TEXT",
+    # How often work on it began: 1 at the claim, one more at each start-up that resumed it.
+    "ALTER TABLE uploads ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+    # The batch prepared from it, set in the batch's own transaction: one batch per upload.
+    "ALTER TABLE uploads ADD COLUMN batch_id INTEGER REFERENCES batches (id)",
+    "ALTER TABLE uploads ADD COLUMN answered_at REAL",
+    "ALTER TABLE uploads ADD COLUMN answer TEXT",
+    # Claims of an older version were answered in memory, as far as anyone can tell now:
+    # never work on them again after the upgrade.
+    "UPDATE uploads SET state = 'answered', answer = 'unrecorded'",
+    "CREATE INDEX uploads_unanswered ON uploads (state, claimed_at)",
+)
+
+
+@migrations(name="0003_upload_answers")
+def _upload_answers(db: Database) -> None:
+    """uploads: state, thread, file object, attempts, batch and answer (resumed at start-up)."""
+    _execute_all(db, _SCHEMA_3)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations in one write transaction; return the names applied."""
     conn: Any = db.conn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +85,23 @@ class AttemptAnswer:
     raw_answer: str | None
     error: str | None
     duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """One uploaded file as claimed: where to answer, and the file object to fetch it again."""
+
+    file_id: str
+    channel_id: str
+    user_id: str
+    thread_ts: str | None
+    file: Mapping[str, Any]  # Slack's file object, reduced to id, name, type, size and links
+    state: str  # claimed | answered | abandoned
+    claimed_at: float
+    attempts: int  # 1 at the claim, one more each time a start-up resumed it
+    batch_id: int | None  # the batch prepared from it, once there is one
+    answered_at: float | None
+    answer: str | None  # how it was answered: card, refused, no_link, download_error, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +192,24 @@ def chunk_record(row: sqlite3.Row) -> ChunkRecord:
         next_attempt_at=row["next_attempt_at"],
         finished_at=row["finished_at"],
         reported_at=row["reported_at"],
+    )
+
+
+def upload_record(row: sqlite3.Row) -> UploadRecord:
+    """An `uploads` row as a record, its file object decoded ({"id": …} when none was kept)."""
+    file = json.loads(row["file"]) if row["file"] else {"id": row["file_id"]}
+    return UploadRecord(
+        file_id=row["file_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        thread_ts=row["thread_ts"],
+        file=file,
+        state=row["state"],
+        claimed_at=row["claimed_at"],
+        attempts=row["attempts"],
+        batch_id=row["batch_id"],
+        answered_at=row["answered_at"],
+        answer=row["answer"],
     )
 
 

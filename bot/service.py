@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from bot.audit import AuditEvent, csv_text
 from bot.codec import (
@@ -37,11 +38,20 @@ from bot.model import (
 )
 from bot.notify import Notifier
 from bot.pricing import PriceTable
-from bot.records import BatchRecord, NewChunk
+from bot.records import BatchRecord, NewChunk, UploadRecord
+from bot.slackfile import kept_file
 from bot.store import Store, Tx
 from bot.views import BatchView, ChunkView, Decision, Origin, batch_view, when_text
 
-__all__ = ["BatchService", "BatchView", "ChunkView", "Decision", "Origin", "decided_reason"]
+__all__ = [
+    "BatchService",
+    "BatchView",
+    "ChunkView",
+    "Decision",
+    "Origin",
+    "UploadRecord",
+    "decided_reason",
+]
 
 
 def decided_reason(batch: BatchRecord) -> str:
@@ -83,9 +93,48 @@ class BatchService:
 
     # Slack-side de-duplication
 
-    def claim_upload(self, file_id: str, channel_id: str, user_id: str) -> bool:
-        """True exactly once ever per Slack file id (durable across restarts)."""
-        return self.store.claim_upload(file_id, channel_id, user_id, self._clock())
+    def claim_upload(
+        self,
+        file_id: str,
+        channel_id: str,
+        user_id: str,
+        thread_ts: str | None = None,
+        file: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """True exactly once ever per Slack file id (durable across restarts).
+
+        The claim stays unanswered until `upload_answered`; `thread_ts` and `file` (Slack's
+        file object, reduced by `kept_file`: no token is stored) let a start-up resume it.
+        """
+        kept = None if file is None else json.dumps(kept_file(file), sort_keys=True)
+        return self.store.claim_upload(
+            file_id, channel_id, user_id, self._clock(), thread_ts=thread_ts, file_json=kept
+        )
+
+    def upload_answered(self, file_id: str, answer: str) -> bool:
+        """Slack took the upload's answer (card or reply): it is never resumed again.
+
+        Call this only after the post succeeded. False if it was answered already.
+        """
+        return self.store.answer_upload(file_id, answer, self._clock())
+
+    def unanswered_uploads(
+        self, max_age_seconds: float
+    ) -> tuple[list[UploadRecord], list[UploadRecord]]:
+        """Claims whose answer Slack never took (the process stopped in between), oldest first:
+        (those claimed within `max_age_seconds`, those claimed before)."""
+        cutoff = self._clock() - max_age_seconds
+        claims = self.store.unanswered_uploads()
+        recent = [c for c in claims if c.claimed_at >= cutoff]
+        return recent, [c for c in claims if c.claimed_at < cutoff]
+
+    def retry_upload(self, file_id: str) -> bool:
+        """Count one more attempt at an unanswered upload; False if it is no longer unanswered."""
+        return self.store.retry_upload(file_id)
+
+    def abandon_upload(self, file_id: str, reason: str) -> bool:
+        """Give up an unanswered upload without answering it (it is never resumed)."""
+        return self.store.abandon_upload(file_id, reason)
 
     def claim_event(self, event_id: str) -> bool:
         """True exactly once ever per Slack event id (durable across restarts)."""
@@ -121,33 +170,57 @@ class BatchService:
                 )
             raise
         digest = batch_digest(plan)
+        upload = origin.file_id if origin.source == "upload" else None
         with self.store.write() as tx:
-            batch_id = tx.insert_batch(
-                {
-                    "state": BatchState.PENDING.value,
-                    "plan": plan_to_json(plan),
-                    "options": json.dumps(options_to_dict(options)),
-                    "source": data,
-                    "source_kind": kind,
-                    "file_id": origin.file_id,
-                    "file_name": origin.file_name,
-                    "digest": digest,
-                    "prepared_by": origin.user_id,
-                    "channel_id": origin.channel_id,
-                    "thread_ts": origin.thread_ts,
-                    "created_at": now,
-                    "simulated": int(self.simulated),
-                }
-            )
-            tx.audit(
-                AuditEvent.BATCH_PREPARED,
-                at=now,
-                actor=origin.user_id,
-                batch_id=batch_id,
-                channel_id=origin.channel_id,
-                detail=_origin_detail(origin, data) | _plan_detail(plan, digest),
-            )
+            claim = tx.upload(upload) if upload is not None else None
+            if claim is not None and claim.batch_id is not None:
+                # Two workers on one upload (say, a second process on this database): one
+                # upload, one batch. The check and the insert share one write transaction.
+                batch_id = claim.batch_id
+            else:
+                batch_id = self._insert_prepared(tx, plan, digest, options, data, kind, origin, now)
+                if claim is not None:
+                    tx.link_upload(claim.file_id, batch_id)
         return self.get(batch_id)
+
+    def _insert_prepared(
+        self,
+        tx: Tx,
+        plan: BatchPlan,
+        digest: str,
+        options: SendOptions,
+        data: bytes,
+        kind: str,
+        origin: Origin,
+        now: float,
+    ) -> int:
+        """The new pending batch and its `batch_prepared` entry; returns its id."""
+        batch_id = tx.insert_batch(
+            {
+                "state": BatchState.PENDING.value,
+                "plan": plan_to_json(plan),
+                "options": json.dumps(options_to_dict(options)),
+                "source": data,
+                "source_kind": kind,
+                "file_id": origin.file_id,
+                "file_name": origin.file_name,
+                "digest": digest,
+                "prepared_by": origin.user_id,
+                "channel_id": origin.channel_id,
+                "thread_ts": origin.thread_ts,
+                "created_at": now,
+                "simulated": int(self.simulated),
+            }
+        )
+        tx.audit(
+            AuditEvent.BATCH_PREPARED,
+            at=now,
+            actor=origin.user_id,
+            batch_id=batch_id,
+            channel_id=origin.channel_id,
+            detail=_origin_detail(origin, data) | _plan_detail(plan, digest),
+        )
+        return batch_id
 
     def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
         """Remember where the batch's preview card is, so progress can edit it."""

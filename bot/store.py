@@ -30,9 +30,11 @@ from bot.records import (
     ChunkRecord,
     HealthSnapshot,
     NewChunk,
+    UploadRecord,
     audit_entry,
     batch_record,
     chunk_record,
+    upload_record,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "NewChunk",
     "Store",
     "Tx",
+    "UploadRecord",
 ]
 
 BUSY_TIMEOUT_MS = 15_000
@@ -78,6 +81,10 @@ _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
     "finished_at, reported_at FROM chunks "
+)
+_SELECT_UPLOAD = (
+    "SELECT file_id, channel_id, user_id, thread_ts, file, state, claimed_at, attempts, "
+    "batch_id, answered_at, answer FROM uploads "
 )
 # Durable reporting; only "?" marks are formatted into these statements.
 _IN_FINAL_CHUNK = f"state IN ({', '.join('?' * len(FINAL_CHUNK_STATES))})"
@@ -165,6 +172,11 @@ class _Reader:
         )
         return (False, 0) if row is None else (int(row[0]) > 0, int(row[1]))
 
+    def upload(self, file_id: str) -> UploadRecord | None:
+        """The claim of one uploaded file, or None if it was never claimed."""
+        row = self._one(_SELECT_UPLOAD + "WHERE file_id = ?", [file_id])
+        return None if row is None else upload_record(row)
+
     def last_audit(self) -> AuditEntry | None:
         """The newest audit entry, or None for an empty log."""
         row = self._one("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
@@ -243,6 +255,11 @@ class Tx(_Reader):
         sql = f"INSERT INTO batches ({names}) VALUES ({marks})"  # noqa: S608 - our own keys
         cursor = self._conn.execute(sql, list(fields.values()))
         return int(cursor.lastrowid or 0)
+
+    def link_upload(self, file_id: str, batch_id: int) -> bool:
+        """Record the batch prepared from a claimed upload; False if it has one (or no claim)."""
+        sql = "UPDATE uploads SET batch_id = ? WHERE file_id = ? AND batch_id IS NULL"
+        return self._run(sql, [batch_id, file_id]) == 1
 
     def replan(self, batch_id: int, plan_json: str, options_json: str, digest: str) -> bool:
         """New plan, options and digest for a pending batch; False if it is no longer pending."""
@@ -479,11 +496,47 @@ class Store(_Reader):
 
     # Slack-side de-duplication: one INSERT OR IGNORE each, atomic on its own.
 
-    def claim_upload(self, file_id: str, channel_id: str, user_id: str, now: float) -> bool:
-        """True the first time ever this Slack file id is claimed, False afterwards."""
-        sql = "INSERT OR IGNORE INTO uploads (file_id, channel_id, user_id, claimed_at) "
-        sql += "VALUES (?, ?, ?, ?)"
-        return self._connection().execute(sql, [file_id, channel_id, user_id, now]).rowcount == 1
+    def claim_upload(
+        self,
+        file_id: str,
+        channel_id: str,
+        user_id: str,
+        now: float,
+        *,
+        thread_ts: str | None = None,
+        file_json: str | None = None,
+    ) -> bool:
+        """True the first time ever this Slack file id is claimed, False afterwards.
+
+        The claim is unanswered until `answer_upload`; `thread_ts` and the file object (JSON,
+        without any token) are what a start-up needs to work on it again.
+        """
+        sql = "INSERT OR IGNORE INTO uploads (file_id, channel_id, user_id, claimed_at, state, "
+        sql += "thread_ts, file) VALUES (?, ?, ?, ?, 'claimed', ?, ?)"
+        values = [file_id, channel_id, user_id, now, thread_ts, file_json]
+        return self._connection().execute(sql, values).rowcount == 1
+
+    def unanswered_uploads(self) -> list[UploadRecord]:
+        """Every claim whose answer Slack never took, oldest first."""
+        sql = _SELECT_UPLOAD + "WHERE state = 'claimed' ORDER BY claimed_at, file_id"
+        return [upload_record(r) for r in self._rows(sql)]
+
+    def retry_upload(self, file_id: str) -> bool:
+        """Count one more attempt at an unanswered claim; False if it is answered or unknown."""
+        sql = "UPDATE uploads SET attempts = attempts + 1 WHERE file_id = ? AND state = 'claimed'"
+        return self._connection().execute(sql, [file_id]).rowcount == 1
+
+    def answer_upload(self, file_id: str, answer: str, now: float) -> bool:
+        """Record that Slack took the upload's answer (`answer` says which); False if done."""
+        sql = "UPDATE uploads SET state = 'answered', answered_at = ?, answer = ? "
+        sql += "WHERE file_id = ? AND state = 'claimed'"
+        return self._connection().execute(sql, [now, answer, file_id]).rowcount == 1
+
+    def abandon_upload(self, file_id: str, reason: str) -> bool:
+        """Stop working on an unanswered claim without answering it; False if it was done."""
+        sql = "UPDATE uploads SET state = 'abandoned', answer = ? "
+        sql += "WHERE file_id = ? AND state = 'claimed'"
+        return self._connection().execute(sql, [reason, file_id]).rowcount == 1
 
     def claim_event(self, event_id: str, now: float) -> bool:
         """True the first time ever this Slack event id is claimed, False afterwards."""

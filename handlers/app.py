@@ -3,7 +3,8 @@
 `Services` bundles everything the listeners call. `SlackSide` builds the Slack-facing parts that
 must exist before the `BatchService` (the notifier and the approver check, which the service is
 given), then `SlackSide.bind(service)` completes the bundle. The composition root (bot.cmd_run)
-and the scenario tests use the same two steps.
+and the scenario tests use the same two steps. `create_app` also resumes the uploads a stopped
+process left unanswered.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.service import BatchService
-from handlers import actions, commands, modals, uploads, wording
+from handlers import actions, commands, modals, resume, uploads, wording
 from handlers.approvers import ApproverDirectory
 from handlers.cards import BalanceCache, Cards
 from handlers.download import Downloader
@@ -106,7 +107,11 @@ class SlackSide:
 
 
 def create_app(settings: Settings, services: Services, *, client: WebClient | None = None) -> App:
-    """The Bolt app with every listener registered (calls auth.test once, like any Bolt app)."""
+    """The Bolt app with every listener registered (calls auth.test once, like any Bolt app).
+
+    Once Slack accepted the token, uploads the last process claimed but never answered are
+    queued on the job pool again (`handlers.resume`).
+    """
     secret = settings.slack_signing_secret
     app = App(
         client=client or services.io.client,
@@ -115,6 +120,7 @@ def create_app(settings: Settings, services: Services, *, client: WebClient | No
         name="smsbatch",
     )
     register(app, services)
+    resume.resume_uploads(services)
     return app
 
 

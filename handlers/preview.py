@@ -39,12 +39,19 @@ def publish_preview(
     except IntakeError as exc:
         reply(wording.intake_refused(describe(origin), str(exc)))
         return None
+    return view if post_card(batches, cards, view, origin.user_id, reply) else None
+
+
+def post_card(
+    batches: BatchService, cards: Cards, view: BatchView, user_id: str, reply: Reply
+) -> bool:
+    """Post a prepared batch's card; if Slack refuses, cancel the batch and `reply` why."""
     try:
         cards.publish(view)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "error"))
         logger.warning("cannot post the card of batch %s: %s", view.id, error)
-        batches.cancel(view.id, origin.user_id)
+        batches.cancel(view.id, user_id)
         reply(wording.cannot_post_here(error))
-        return None
-    return view
+        return False
+    return True

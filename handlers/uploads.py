@@ -1,9 +1,15 @@
-"""CSV files uploaded where the app is: exactly one preview per file, in the upload's thread.
+"""CSV files uploaded where the app is: exactly one answer per file, in the upload's thread.
 
 Slack sends a `message` (subtype `file_share`) and a `file_shared` event for one upload, retries
-deliveries, and may redeliver; the file id is claimed durably in the database, so only the
-first of all those deliveries produces a preview. Every other `message` event and `file_shared`
-is acknowledged and ignored (Bolt would answer 404 to an unhandled event, and Slack retries).
+deliveries, and may redeliver; the file id is claimed durably in the database by the listener
+itself, so only the first of all those deliveries goes on. Every other `message` event and
+`file_shared` is acknowledged and ignored (Bolt would answer 404 to an unhandled event, and
+Slack retries).
+
+Bolt acknowledges an event before its listener runs, so Slack never redelivers it: a claim is
+the only record of the upload. The claim keeps the thread and the file object, and is marked
+answered only once Slack took the answer (the card, or a reply saying why there is none).
+`handlers.resume` works again at start-up on claims the process stopped before answering.
 """
 
 from __future__ import annotations
@@ -11,16 +17,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.model import SendOptions
-from bot.service import Origin
+from bot.service import Origin, UploadRecord
+from bot.slackfile import kept_file
 from handlers import wording
 from handlers.download import DownloadError
-from handlers.preview import publish_preview
+from handlers.preview import post_card, publish_preview
 
 if TYPE_CHECKING:
     from handlers.app import Services
@@ -56,18 +65,42 @@ def is_own(event: Mapping[str, Any], context: BoltContext) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An upload this process claimed (or resumed): where to answer, and how to fetch it."""
+
+    file_id: str
+    channel_id: str
+    user_id: str
+    thread_ts: str | None
+    file: Mapping[str, Any]  # Slack's file object as kept (`bot.slackfile.kept_file`)
+    batch_id: int | None = None  # prepared before a restart: only its card is missing
+
+    @classmethod
+    def from_record(cls, record: UploadRecord) -> Claimed:
+        """The claim as stored, to be worked on again."""
+        return cls(
+            record.file_id,
+            record.channel_id,
+            record.user_id,
+            record.thread_ts,
+            record.file,
+            record.batch_id,
+        )
+
+    def reply(self, services: Services, text: str) -> None:
+        """Post `text` in the upload's thread."""
+        services.io.say(self.channel_id, text, thread_ts=self.thread_ts)
+
+
 def register(app: App, services: Services) -> None:
     """Listen for file uploads; acknowledge every other message and file_shared event."""
 
     def on_file_share(event: dict[str, Any], context: BoltContext) -> None:
         if is_own(event, context):
             return
-        channel, thread = event["channel"], event.get("thread_ts") or event["ts"]
-
-        def report(text: str) -> None:
-            services.io.say(channel, text, thread_ts=thread)
-
-        services.jobs.submit("upload", lambda: handle_upload(services, event), report)
+        for claim in claim_files(services, event):
+            start(services, claim)
 
     def ignore() -> None:
         """Acknowledged (Bolt acks events itself); nothing to do."""
@@ -77,35 +110,74 @@ def register(app: App, services: Services) -> None:
     app.event("file_shared")(ignore)
 
 
-def handle_upload(
-    services: Services, event: Mapping[str, Any], sleep: Callable[[float], None] = time.sleep
-) -> None:
-    """Preview every CSV file of one file_share message, once per file however often it comes."""
+def claim_files(services: Services, event: Mapping[str, Any]) -> list[Claimed]:
+    """Claim every file of a file_share message that may be a CSV; the ones this delivery won."""
     channel, user = event["channel"], event.get("user") or ""
     thread = event.get("thread_ts") or event["ts"]
-    for stub in event.get("files") or []:
-        file = (_complete(services, stub, sleep) or stub) if is_stub(stub) else stub
-        if not is_csv(file):
-            continue
-        if not services.batches.claim_upload(file["id"], channel, user):
+    won = []
+    for file in event.get("files") or []:
+        if not is_stub(file) and not is_csv(file):
+            continue  # a stub says nothing yet: it is claimed, completed, then maybe ignored
+        if services.batches.claim_upload(file["id"], channel, user, thread, file):
+            won.append(Claimed(file["id"], channel, user, thread, kept_file(file)))
+        else:
             logger.info("file %s was already claimed; no second preview", file["id"])
-            continue
-        name = str(file.get("name") or file["id"])
-        origin = Origin(user, channel, thread, "upload", file["id"], name)
+    return won
 
-        def reply(text: str) -> None:
-            services.io.say(channel, text, thread_ts=thread)
 
-        url = file.get("url_private_download") or file.get("url_private")
-        if not url:
-            reply(wording.download_refused(name, NO_LINK))
-            continue
-        try:
-            data = services.downloader.fetch(url, size_hint=file.get("size"))
-        except DownloadError as exc:
-            reply(wording.download_refused(name, str(exc)))
-            continue
-        publish_preview(services.batches, services.cards, data, SendOptions(), origin, reply)
+def start(services: Services, claim: Claimed, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Answer a claimed upload on the job pool; an unexpected failure is told in its thread."""
+
+    def report(text: str) -> None:
+        claim.reply(services, text)
+        services.batches.upload_answered(claim.file_id, "error")  # they were told
+
+    services.jobs.submit("upload", partial(answer_upload, services, claim, sleep), report)
+
+
+def answer_upload(
+    services: Services, claim: Claimed, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Preview one claimed upload, or say why not; mark it answered once Slack took that."""
+    if claim.batch_id is not None:
+        answer = _card_of_prepared(services, claim, claim.batch_id)
+    else:
+        answer = _answer(services, claim, sleep)
+    services.batches.upload_answered(claim.file_id, answer)
+
+
+def _answer(services: Services, claim: Claimed, sleep: Callable[[float], None]) -> str:
+    """Fetch, check and preview the file; returns how it was answered."""
+    file = claim.file
+    if is_stub(file):
+        file = _complete(services, file, sleep) or file
+    if not is_csv(file):
+        return "not_csv"
+    name = str(file.get("name") or claim.file_id)
+    url = file.get("url_private_download") or file.get("url_private")
+    if not url:
+        claim.reply(services, wording.download_refused(name, NO_LINK))
+        return "no_link"
+    try:
+        data = services.downloader.fetch(url, size_hint=file.get("size"))
+    except DownloadError as exc:
+        claim.reply(services, wording.download_refused(name, str(exc)))
+        return "download_error"
+    origin = Origin(claim.user_id, claim.channel_id, claim.thread_ts, "upload", claim.file_id, name)
+    reply = partial(claim.reply, services)
+    view = publish_preview(services.batches, services.cards, data, SendOptions(), origin, reply)
+    return "card" if view is not None else "refused"
+
+
+def _card_of_prepared(services: Services, claim: Claimed, batch_id: int) -> str:
+    """The batch was prepared before a restart: post its card (once), prepare nothing again."""
+    view = services.batches.get(batch_id)
+    if view.card_ts is not None:
+        logger.info("batch %s already has its card; recording the answer", view.id)
+        return "card"
+    reply = partial(claim.reply, services)
+    posted = post_card(services.batches, services.cards, view, claim.user_id, reply)
+    return "card" if posted else "refused"
 
 
 def _complete(

@@ -83,6 +83,7 @@ def test_an_unknown_outcome_is_reported_in_the_thread(tmp_path: Path) -> None:
     with running_harness(tmp_path) as h:
         h.command(THREE)
         card = h.wait_card()
+        h.fake.wait_for(lambda: h.service.get(1).card_ts, what="the card's place saved")
         h.services.notifier.notify(
             Progress(ProgressKind.UNKNOWN, 1, 0, 1, description="no answer within the window")
         )
