@@ -48,6 +48,7 @@ class AuditEvent(StrEnum):
 
     BATCH_PREPARED = "batch_prepared"
     OPTIONS_CHANGED = "options_changed"
+    OPTIONS_REFUSED = "options_refused"
     APPROVED = "approved"
     APPROVAL_REFUSED = "approval_refused"
     CANCELLED = "cancelled"

@@ -108,6 +108,7 @@ def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
         "columns": _pairs(plan.columns),
         "ignored_columns": list(plan.ignored_columns),
         "notes": list(plan.notes),
+        "max_parts": plan.max_parts,
     }
 
 
@@ -127,6 +128,7 @@ def plan_from_dict(d: dict[str, Any]) -> BatchPlan:
         columns=_unpairs(d["columns"]),
         ignored_columns=tuple(d["ignored_columns"]),
         notes=tuple(d["notes"]),
+        max_parts=d.get("max_parts", 3),  # plans stored before the field existed used 3
     )
 
 

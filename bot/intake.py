@@ -190,6 +190,7 @@ def _plan(
         columns=table.columns.used,
         ignored_columns=_ignored(table, data_in_ignored),
         notes=_notes(table, encoding, prices),
+        max_parts=limits.max_parts,
     )
 
 

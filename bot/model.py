@@ -108,6 +108,7 @@ class BatchPlan:
     columns: tuple[tuple[str, str], ...] = ()  # (role, header used), e.g. ("msisdn", "Phone")
     ignored_columns: tuple[str, ...] = ()  # headers kept out of the submission
     notes: tuple[str, ...] = field(default=())  # file-level remarks for the preview
+    max_parts: int = 3  # the part limit the messages were checked against (sent as is)
 
     @property
     def parts(self) -> int:

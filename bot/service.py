@@ -229,8 +229,26 @@ class BatchService:
             tx.set_card(batch_id, channel_id, ts)
 
     def change_options(self, batch_id: int, options: SendOptions, actor: str) -> BatchView:
-        """Re-plan a pending batch with new options (new digest); TransitionRefused otherwise."""
+        """Re-plan a pending batch with new options (new digest); TransitionRefused otherwise.
+
+        Only its preparer or an approver may; anyone else is refused (audit `options_refused`).
+        """
         batch = self.store.batch(batch_id)
+        if actor != batch.prepared_by and not self._is_approver(actor):
+            reason = (
+                f"only the person who prepared batch {batch_id} or an approver can change "
+                "its options"
+            )
+            with self.store.write() as tx:
+                tx.audit(
+                    AuditEvent.OPTIONS_REFUSED,
+                    at=self._clock(),
+                    actor=actor,
+                    batch_id=batch_id,
+                    channel_id=batch.channel_id,
+                    detail={"reason": reason, "options": options_to_dict(options)},
+                )
+            raise TransitionRefused(reason)
         if batch.state is not BatchState.PENDING:
             raise TransitionRefused(decided_reason(batch))
         data, kind = self.store.batch_source(batch_id)
@@ -296,7 +314,7 @@ class BatchService:
                 planned.dca,
                 batch.plan.options,
                 stop_dup_id=stop_dup_id,
-                max_parts=self.settings.max_parts,
+                max_parts=batch.plan.max_parts,  # the limit the preview was checked against
             )
             text = params_to_json(params)
             chunks.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,35 @@ def test_options_cannot_change_after_a_decision(core: Core) -> None:
     batch_id = core.approved()
     with pytest.raises(TransitionRefused, match=f"approved by <@{APPROVER}>"):
         core.service.change_options(batch_id, SendOptions(sender="Other"), PREPARER)
+
+
+def test_only_the_preparer_or_an_approver_may_change_options(core: Core) -> None:
+    """A bystander's Options change is refused and audited; the batch and digest stay as shown."""
+    batch_id = core.prepare()
+    before = core.service.get(batch_id)
+    with pytest.raises(TransitionRefused, match="only the person who prepared"):
+        core.service.change_options(batch_id, SendOptions(sender="Evil"), "U0BYSTANDER")
+    assert core.service.get(batch_id).digest == before.digest
+    refused = [e for e in core.store.audit_entries(batch_id) if e.event == "options_refused"]
+    assert [e.actor for e in refused] == ["U0BYSTANDER"]
+    approver_change = core.service.change_options(batch_id, SendOptions(sender="Acme2"), APPROVER)
+    assert approver_change.plan.options.sender == "Acme2"
+
+
+def test_the_part_limit_the_preview_used_is_the_one_submitted(core: Core) -> None:
+    """concat_text_sms_max_parts comes from the stored plan, not from settings changed since."""
+    batch_id = core.prepare()
+    assert core.service.get(batch_id).plan.max_parts == 3
+    later = BatchService(
+        core.store,
+        replace(core.settings, max_parts=5),
+        core.service.prices,
+        is_approver=lambda user: user in core.approvers,
+        notifier=core.notifier,
+    )
+    assert later.approve(batch_id, APPROVER, later.get(batch_id).digest).ok
+    params = params_from_json(core.store.chunk_params(core.store.chunks(batch_id)[0].id)[0])
+    assert params["concat_text_sms_max_parts"] == "3"
 
 
 @pytest.mark.parametrize("who", [PREPARER, OTHER_APPROVER])
