@@ -1,111 +1,195 @@
-"""Intake throughput: a 30,000-row varied upload through `plan_batch`.
+"""Intake (issue 3): the whole `smsbatch-bot check` process against a bare baseline process.
 
-    python -m bench.bench_intake [ROWS]
+    python -m bench.bench_intake [ROWS] [BIG_ROWS]
 
-Builds the file in memory (UTF-8 with BOM, CRLF, numbers from ten countries in national,
-international and spreadsheet-damaged forms, 7-bit and 16-bit texts of one to three parts, a
-few duplicates and bad rows), times `plan_batch` (best of 3) and measures its peak Python memory
-with tracemalloc in a separate run. Prints one line per figure.
+Writes the generated upload (`bench.intake_file`: ten countries in mixed formats, 10 % invalid
+rows, 5 % 16-bit messages, some duplicates) of ROWS (30,000) and BIG_ROWS (300,000) rows, then
+in the same run, each as its own child process:
+- `smsbatch-bot check FILE` and `python bench/intake_baseline.py FILE` alternately, best of 3
+  wall times; each child's wall time and peak RSS come from its own `wait4` rusage, taken by
+  the small launcher `bench.child_usage` (per process, not summed, and not inflated by the
+  benchmark's own memory, which Linux would carry into a child exec'd straight from it);
+- `check` once on the big file, with SMSBATCH_MAX_ROWS / SMSBATCH_MAX_FILE_BYTES raised for it
+  (the defaults, 100,000 rows and 10 MB, would refuse it), and the baseline once for comparison;
+- `check` once more in a wrapper that reports which slack_bolt / slack_sdk modules it loaded,
+  and how long importing its own modules and those of the other commands took;
+- `bench.intake_profile` on the small file: the share of `plan_batch` spent in phonenumbers.
+Prints one line per figure.
 """
 
 from __future__ import annotations
 
-import random
+import json
+import os
+import subprocess
 import sys
-import time
-import tracemalloc
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from bot.intake import IntakeLimits, plan_batch
-from bot.model import BatchPlan, SendOptions
-from bot.pricing import PriceTable
+from bench.intake_file import build_file, write_file
 
-# (number as written, default-region-independent) — international forms from ten countries.
-NUMBERS = (
-    "+44 7400 {0:06d}",
-    "07400 {0:06d}",
-    "4474{0:08d}",
-    "+49 1512 3{0:06d}",
-    "+33 6 12 {0:06d}",
-    "+39 312 {0:07d}",
-    "+34 612 {0:06d}",
-    "+31 6 12{0:06d}",
-    "+1 201-555-{1:04d}",
-    "+27 71 {0:07d}",
-    "+61 412 {0:06d}",
-    "+91 81234 {0:05d}",
-)
-TEXTS = (
-    "Hi {name}, your appointment is on {day} at 10:00. Reply STOP to opt out.",
-    "Dear {name}, your order #{n} has shipped and arrives {day}.",
-    "Hallo {name}, Ihre Rechnung über 49,90 € ist bezahlt.",
-    "Café Zoë: {name}, 10% off this week — see you soon!",
-    "{name}, your code is {n}. It expires in 10 minutes.",
-    "Reminder for {name}: " + "the meeting moved to the big room upstairs. " * 6,
-    "Γεια σου {name}! ΔΦΓΛΩΠΨΣΘΞ",
-    "{name} 😀 thanks for joining {{the club}}",
-)
-NAMES = ("Anna", "Ben", "Chloé", "Dan", "Élise", "Jörg", "María", "Zoë", "Ole", "Priya")
-DAYS = ("Monday", "Tuesday", "Friday", "tomorrow")
-BAD = ("4.47401E+11", "12345", "n/a", "")
+__all__ = ["ChildRun", "build_file", "measure", "run_child"]
+
+BASELINE = Path(__file__).with_name("intake_baseline.py")
+USAGE = Path(__file__).with_name("child_usage.py")
+SLACK_PACKAGES = ("slack_bolt", "slack_sdk")
+# Runs `check` as the console script does, after timing the imports it needs (bot.cli and
+# bot.cmd_check) apart from the ones `build_parser` adds (the other command modules); then
+# reports those times and the Slack modules it loaded, as one JSON line on stderr.
+_WRAPPER = f"""
+import json, sys, time
+started = time.perf_counter()
+import bot.cli, bot.cmd_check
+own = time.perf_counter() - started
+bot.cli.build_parser()
+others = time.perf_counter() - started - own
+sys.argv = ["smsbatch-bot", "check", sys.argv[1]]
+code = bot.cli.main()
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SLACK_PACKAGES!r})
+report = {{"own_import_s": own, "parser_import_s": others, "slack_modules": loaded}}
+print("IMPORTS " + json.dumps(report), file=sys.stderr)
+raise SystemExit(code)
+"""
 
 
-def build_file(rows: int, seed: int = 7) -> bytes:
-    """A realistic upload of `rows` data rows (deterministic for a seed)."""
-    rng = random.Random(seed)
-    lines = ["Phone Number,Message,Name"]
-    for n in range(rows):
-        if n % 97 == 0:
-            number = rng.choice(BAD)
-        else:
-            number = rng.choice(NUMBERS).format(rng.randrange(10**5), rng.randrange(100, 200))
-        name = rng.choice(NAMES)
-        text = rng.choice(TEXTS).format(name=name, day=rng.choice(DAYS), n=n)
-        if n % 50 == 1:  # an exact repeat of the previous row
-            lines.append(lines[-1])
-            continue
-        lines.append(f'{number},"{text.replace(chr(34), chr(34) * 2)}",{name}')
-    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """One child process: wall time, CPU time, its own peak RSS, exit code and output."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _plan(data: bytes) -> BatchPlan:
-    limits = IntakeLimits(max_file_bytes=len(data) + 1, max_rows=len(data))
-    return plan_batch(data, SendOptions(), limits, PriceTable())
+def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> ChildRun:
+    """Run one process to the end, through `child_usage` so that its rusage is its own."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        report = Path(tmp) / "usage.json"
+        launcher = [sys.executable, "-S", str(USAGE), str(report), *argv]
+        process = subprocess.run(
+            launcher,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            check=False,
+        )
+        usage = json.loads(report.read_text())
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(
+            wall_s=usage["wall_s"],
+            cpu_s=usage["cpu_s"],
+            peak_rss_mb=usage["peak_rss_kib"] / 1024,
+            returncode=process.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
 
 
-def measure(rows: int = 30_000) -> dict[str, float]:
-    """Time (best of 3) and peak memory of planning a `rows`-row file."""
-    data = build_file(rows)
-    best = float("inf")
-    plan = None
-    for _ in range(3):
-        start = time.perf_counter()
-        plan = _plan(data)
-        best = min(best, time.perf_counter() - start)
-    assert plan is not None
-    tracemalloc.start()
-    _plan(data)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+def check_argv(path: Path) -> list[str]:
+    """The installed console script, as a person runs it (else `python -m bot`)."""
+    script = Path(sys.executable).with_name("smsbatch-bot")
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+    return [*head, "check", str(path)]
+
+
+def _checked(run: ChildRun, rows: int) -> ChildRun:
+    """The run, after making sure `check` read every row (and did not refuse the file)."""
+    if run.returncode != 0 or f"Rows read:   {rows}\n" not in run.stdout:
+        raise RuntimeError(f"check did not plan {rows:,} rows: {run.stderr.strip()[:300]}")
+    return run
+
+
+def _best_of(path: Path, rows: int, env: dict[str, str], cwd: Path, repeat: int) -> dict[str, Any]:
+    """Alternate check and baseline runs (fair under a changing load); keep the best times."""
+    checks, baselines = [], []
+    for _ in range(repeat):
+        checks.append(_checked(run_child(check_argv(path), env, cwd), rows))
+        baselines.append(run_child([sys.executable, str(BASELINE), str(path)], env, cwd))
+        if baselines[-1].returncode != 0:
+            raise RuntimeError(f"the baseline failed: {baselines[-1].stderr.strip()[:300]}")
     return {
-        "rows": plan.rows,
-        "file MB": len(data) / 1e6,
-        "messages": len(plan.messages),
-        "16-bit messages": sum(1 for m in plan.messages if m.dca.value == "16bit"),
-        "parts": plan.parts,
-        "rejected": len(plan.rejected),
-        "duplicates": len(plan.duplicates),
-        "best of 3 s": best,
-        "rows/s": plan.rows / best,
-        "peak memory MB": peak / 1e6,
+        "check_s": min(r.wall_s for r in checks),
+        "check_cpu_s": min(r.cpu_s for r in checks),
+        "check_rss_mb": max(r.peak_rss_mb for r in checks),
+        "baseline_s": min(r.wall_s for r in baselines),
+        "baseline_rss_mb": max(r.peak_rss_mb for r in baselines),
     }
+
+
+def _slack_imports(path: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Which Slack modules `check` loads, and the import time of what it needs and does not."""
+    run = run_child([sys.executable, "-c", _WRAPPER, str(path)], env, cwd)
+    marker = [line for line in run.stderr.splitlines() if line.startswith("IMPORTS ")]
+    if run.returncode != 0 or not marker:
+        raise RuntimeError(f"the import check failed: {run.stderr.strip()[-300:]}")
+    report: dict[str, Any] = json.loads(marker[0].removeprefix("IMPORTS "))
+    return report
+
+
+def _share(path: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """The phonenumbers share of planning the file, from `bench.intake_profile` in a child."""
+    argv = [sys.executable, "-m", "bench.intake_profile", str(path)]
+    run = run_child(argv, env | {"PYTHONPATH": str(BASELINE.parent.parent)}, cwd)
+    if run.returncode != 0:
+        raise RuntimeError(f"the profile failed: {run.stderr.strip()[-300:]}")
+    figures: dict[str, Any] = json.loads(run.stdout)
+    return figures
+
+
+def measure(
+    rows: int = 30_000, big_rows: int = 300_000, repeat: int = 3, profile: bool = True
+) -> dict[str, Any]:
+    """Every intake figure of issue 3 (`big_rows=0` skips the big file)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "LC_ALL": "C.UTF-8"}
+        small = write_file(root / "upload.csv", rows)
+        figures: dict[str, Any] = {"rows": rows, "file_mb": small.stat().st_size / 1e6}
+        figures |= _best_of(small, rows, env, root, repeat)
+        figures["ratio"] = figures["check_s"] / figures["baseline_s"]
+        figures |= _slack_imports(small, env, root)
+        if profile:
+            figures |= _share(small, env, root)
+        if big_rows:
+            big = write_file(root / "big.csv", big_rows)
+            limits = {
+                "SMSBATCH_MAX_ROWS": str(big_rows),
+                "SMSBATCH_MAX_FILE_BYTES": str(big.stat().st_size + 1),
+            }
+            run = _checked(run_child(check_argv(big), env | limits, root), big_rows)
+            base = run_child([sys.executable, str(BASELINE), str(big)], env, root)
+            figures |= {
+                "big_rows": big_rows,
+                "big_check_s": run.wall_s,
+                "big_check_rss_mb": run.peak_rss_mb,
+                "big_baseline_s": base.wall_s,
+                "big_scaling": run.wall_s / figures["check_s"],
+            }
+    return figures
 
 
 def main(argv: list[str]) -> int:
     """Print one line per figure."""
     rows = int(argv[0]) if argv else 30_000
-    for name, value in measure(rows).items():
-        shown = f"{value:,.0f}" if value >= 100 or float(value).is_integer() else f"{value:.2f}"
-        print(f"intake {name}: {shown}")
+    big_rows = int(argv[1]) if len(argv) > 1 else 10 * rows
+    for name, value in measure(rows, big_rows).items():
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        elif isinstance(value, list):
+            value = f"{len(value)}: " + " ".join(value[:8])
+        print(f"intake {name}: {value}")
     return 0
 
 
