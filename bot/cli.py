@@ -23,24 +23,29 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand registered (imports each command module)."""
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the `chosen` command's module is imported for its options.
+
+    `check` must not pay for (or depend on) the Slack libraries that `run` imports.
+    """
     parser = argparse.ArgumentParser(
         prog="smsbatch-bot", description="Send approved SMS batches from Slack."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(sub)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; configuration problems end in one readable line and exit code 2."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    name = args.command or "run"
-    if args.command is None:
-        args = build_parser().parse_args(["run"])
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or words[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        words = ["run", *words]  # `smsbatch-bot --host 127.0.0.1` is `run --host 127.0.0.1`
+    name = words[0] if words[0] in SUBCOMMANDS else "run"
+    args = build_parser(name).parse_args(words)
     module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
         code: int = module.run(args)

@@ -61,3 +61,26 @@ def test_an_unusable_database_ends_the_app_in_one_line(tmp_path: Path) -> None:
         f"smsbatch-bot run: cannot open the database at {env['SMSBATCH_DB']}: "
         "unable to open database file"
     ]
+
+
+def test_check_does_not_import_the_slack_libraries(tmp_path: Path) -> None:
+    """`check` runs without loading slack_bolt, slack_sdk or the Slack adapter."""
+    csv_file = tmp_path / "one.csv"
+    csv_file.write_text("msisdn,message\n447400123456,Hello\n")
+    probe = (
+        "import sys, contextlib, io\n"
+        "from bot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['check', {str(csv_file)!r}])\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in "
+        "('slack_bolt', 'slack_sdk', 'handlers')]\n"
+        "print(code, loaded)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "0 []"
