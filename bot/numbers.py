@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import (
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    phonenumberutil,
+)
 from phonenumbers import ValidationResult as Possible
 
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
@@ -34,6 +40,9 @@ _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 # but they are what people put in sample files, so they are accepted and flagged.
 _DRAMA = re.compile(r"\+447700900\d{3}")
 DRAMA_FLAG = "Ofcom's drama/test range: no phone will receive it"
+
+# phonenumbers' own type lookup for known metadata (private; absent -> the public calls).
+_TYPE_HELPER = getattr(phonenumberutil, "_number_type_helper", None)
 
 SCIENTIFIC_REASON = (
     "Excel turned this number into scientific notation; its digits are lost — format the "
@@ -98,11 +107,11 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
         return BadNumber(f"has an extension ({number.extension}); an SMS cannot reach one")
     if _LETTERS.search(text.removeprefix("tel:")):
         return BadNumber("contains letters; write the number in digits")
-    kind = _kind(number)
+    kind, region = _typed(number)
     flags: list[str] = []
     bare = text.translate(_SEPARATORS)
     if _DIGITS.fullmatch(bare) and not bare.startswith("0"):
-        number, kind, flag = _resolve_ambiguous(bare, number, kind, default_region)
+        number, kind, region, flag = _resolve_ambiguous(bare, number, kind, region, default_region)
         flags += [flag] if flag else []
     if kind == PhoneNumberType.UNKNOWN:
         drama = _drama_number(number, bare)
@@ -112,8 +121,7 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
     if kind not in _MOBILE_TYPES:
         flags.append("not a mobile number; it may not receive SMS")
     msisdn = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
-    region = phonenumbers.region_code_for_number(number) or default_region
-    return Number(msisdn=msisdn, country=region, flags=tuple(flags))
+    return Number(msisdn=msisdn, country=region or default_region, flags=tuple(flags))
 
 
 def _drama_number(number: phonenumbers.PhoneNumber, bare: str) -> str | None:
@@ -124,29 +132,43 @@ def _drama_number(number: phonenumbers.PhoneNumber, bare: str) -> str | None:
     return None
 
 
-def _kind(number: phonenumbers.PhoneNumber) -> int:
-    """The number's type, UNKNOWN exactly when the number is not valid.
+def _typed(number: phonenumbers.PhoneNumber) -> tuple[int, str | None]:
+    """The number's type (UNKNOWN exactly when it is not valid) and its region, found once.
 
-    `is_valid_number` is `number_type(...) != UNKNOWN` underneath, so one call answers both
-    questions at half the cost (test_numbers holds this against `is_valid_number`).
+    `is_valid_number` is `number_type(...) != UNKNOWN` underneath, and `number_type` first
+    finds the region, the costly part for shared calling codes (+1, +44, +7). This does what
+    `number_type` does but keeps the region (test_numbers holds both against the public API);
+    without phonenumbers' helper it falls back to the two public calls.
     """
-    kind: int = phonenumbers.number_type(number)
-    return kind
+    region: str | None = phonenumbers.region_code_for_number(number)
+    if _TYPE_HELPER is None:
+        return int(phonenumbers.number_type(number)), region
+    if region is None or number.country_code is None:  # no metadata: not a valid number
+        return PhoneNumberType.UNKNOWN, None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
+    if metadata is None:
+        return PhoneNumberType.UNKNOWN, region
+    national = phonenumbers.national_significant_number(number)
+    return int(_TYPE_HELPER(national, metadata)), region
 
 
 def _resolve_ambiguous(
-    digits: str, national: phonenumbers.PhoneNumber, national_kind: int, region: str
-) -> tuple[phonenumbers.PhoneNumber, int, str | None]:
+    digits: str,
+    national: phonenumbers.PhoneNumber,
+    national_kind: int,
+    national_region: str | None,
+    region: str,
+) -> tuple[phonenumbers.PhoneNumber, int, str | None, str | None]:
     """Pick national or international for digits-only input valid both ways (module doc)."""
     try:
         international = phonenumbers.parse("+" + digits, None)
     except NumberParseException:
-        return national, national_kind, None
-    intl_kind = _kind(international)
+        return national, national_kind, national_region, None
+    intl_kind, intl_region = _typed(international)
     if intl_kind == PhoneNumberType.UNKNOWN or international == national:
-        return national, national_kind, None
+        return national, national_kind, national_region, None
     if national_kind == PhoneNumberType.UNKNOWN:
-        return international, intl_kind, None
+        return international, intl_kind, intl_region, None
     intl_mobile, national_mobile = intl_kind in _MOBILE_TYPES, national_kind in _MOBILE_TYPES
     if intl_mobile != national_mobile:
         prefer_intl = intl_mobile
@@ -157,8 +179,8 @@ def _resolve_ambiguous(
     used, other = (as_intl, as_national) if prefer_intl else (as_national, as_intl)
     flag = f"ambiguous number: read as {used}, but it is also valid as {other}"
     if prefer_intl:
-        return international, intl_kind, flag
-    return national, national_kind, flag
+        return international, intl_kind, intl_region, flag
+    return national, national_kind, national_region, flag
 
 
 def _parse_failure(exc: NumberParseException) -> str:

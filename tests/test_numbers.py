@@ -173,3 +173,27 @@ def test_ofcom_drama_range_is_accepted_and_flagged(raw: str) -> None:
 def test_just_outside_the_drama_range_is_still_rejected() -> None:
     """Only the reserved thousand numbers are let through; a neighbour stays invalid."""
     assert isinstance(parse_number("447700901001", "GB"), BadNumber)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+447400123456",
+        "+441481123456",
+        "+12025550123",
+        "+14165550123",
+        "+79123456789",
+        "+77001234567",
+        "+390612345678",
+        "+80012345678",
+        "+4412345",
+        "+882345678901",
+    ],
+)
+def test_type_and_region_match_the_public_api(raw: str) -> None:
+    """The one-pass type-and-region lookup agrees with number_type and region_code_for_number."""
+    from bot.numbers import _typed
+
+    number = phonenumbers.parse(raw, None)
+    expected = (phonenumbers.number_type(number), phonenumbers.region_code_for_number(number))
+    assert _typed(number) == expected
