@@ -1,10 +1,12 @@
 """`smsbatch-bot run` (the default): the Slack app and its sender worker in one process.
 
 The composition root: the only module of `bot` that imports Slack libraries. It picks the real
-parts — SQLite store, EAPI client (or the in-process simulator), sender thread, Slack web client,
-Bolt app — and serves Socket Mode when SLACK_APP_TOKEN is set, else HTTP with waitress at
-`POST /slack/events` plus `GET /healthz`. SIGTERM and SIGINT stop it cleanly: no new requests,
-the sender finishes its current request and gives up its lease, queued Slack work is flushed.
+parts — SQLite store, EAPI client (or the in-process simulator), sender thread, the upload
+checker's worker process (`bot.planner.PoolPlanner`: checking a big file in this process would
+hold the GIL and delay every ack), Slack web client, Bolt app — and serves Socket Mode when
+SLACK_APP_TOKEN is set, else HTTP with waitress at `POST /slack/events` plus `GET /healthz`.
+SIGTERM and SIGINT stop it cleanly: no new requests, the sender finishes its current request
+and gives up its lease, queued Slack work is flushed, the checker's worker is stopped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bot.config import Settings, load_settings
 from bot.eapi import EapiClient, create_client
 from bot.errors import ConfigError
 from bot.logs import configure_logging
+from bot.planner import PoolPlanner
 from bot.pricing import PriceTable
 from bot.retry import RetryPolicy
 from bot.sender import Sender
@@ -60,6 +63,7 @@ class Runtime:
     sender: Sender
     services: Services
     app: App
+    planner: PoolPlanner
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """`/healthz`: what `smsbatch-bot health --json` prints, plus whether it is simulated."""
@@ -73,9 +77,10 @@ class Runtime:
         return problem is None, report | {"simulated": self.eapi.simulated}
 
     def close(self) -> None:
-        """Stop the sender, flush Slack work, close clients and the database."""
+        """Stop the sender, flush Slack work, stop the checker, close clients and the database."""
         self.sender.stop()
-        self.services.close()
+        self.services.close()  # waits for the jobs under way, some of which use the planner
+        self.planner.close()
         self.eapi.close()
         self.store.close()
 
@@ -88,6 +93,8 @@ def build(settings: Settings) -> Runtime:
     # Balance reads share the sender's client: the EAPI asks for one connection at a time, and
     # the client's lock makes a balance read wait (briefly) for a submission in flight.
     slack = SlackSide(settings, client, balance=eapi.get_credits)
+    prices = PriceTable.load(settings.prices_path)
+    planner = PoolPlanner()  # its worker starts now, while auth.test runs
     sender = Sender(
         store,
         eapi,
@@ -95,27 +102,30 @@ def build(settings: Settings) -> Runtime:
         RetryPolicy.from_settings(settings),
         dedup_window_seconds=settings.dedup_window_seconds,
         pending_ttl_seconds=settings.pending_ttl_seconds,
+        plan_digest=planner.digest,
     )
     service = BatchService(
         store,
         settings,
-        PriceTable.load(settings.prices_path),
+        prices,
         is_approver=slack.approvers.is_approver,
         notifier=slack.notifier,
         wake_sender=sender.wake,
         simulated=eapi.simulated,
+        planner=planner,
     )
     services = slack.bind(service, simulated=eapi.simulated)
     try:
         app = create_app(settings, services, client=client)
     except (BoltError, SlackApiError, OSError) as exc:
         services.close()
+        planner.close()
         eapi.close()
         store.close()
         raise ConfigError(
             [f"Slack did not accept the bot token at {settings.slack_api_url}: {exc}"]
         ) from None
-    return Runtime(settings, store, eapi, sender, services, app)
+    return Runtime(settings, store, eapi, sender, services, app, planner)
 
 
 def _serve_http(runtime: Runtime, host: str) -> None:

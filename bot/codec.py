@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.model import (
@@ -92,6 +92,16 @@ def _message_from_dict(d: dict[str, Any]) -> Message:
     )
 
 
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """One message as a JSON-ready dict, as the plan's JSON holds it."""
+    return _message_to_dict(message)
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    """The message `message_to_dict` was made from."""
+    return _message_from_dict(data)
+
+
 def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
     """A BatchPlan as a JSON-ready dict (Decimal credits as strings, so nothing is rounded)."""
     return {
@@ -137,9 +147,18 @@ def plan_to_json(plan: BatchPlan) -> str:
     return canonical_json(plan_to_dict(plan))
 
 
-def plan_from_json(text: str) -> BatchPlan:
-    """The plan back from `plan_to_json`."""
+def plan_from_json(text: str | bytes) -> BatchPlan:
+    """The plan back from `plan_to_json` (or its UTF-8 bytes)."""
     return plan_from_dict(json.loads(text))
+
+
+# What decoding a damaged stored plan can raise (json.JSONDecodeError is a ValueError).
+PLAN_DECODE_ERRORS = (ValueError, KeyError, TypeError, IndexError, InvalidOperation)
+
+
+def plan_digest(plan_json: str | bytes) -> str:
+    """The digest of a stored plan (`batch_digest` of it decoded); PLAN_DECODE_ERRORS if damaged."""
+    return batch_digest(plan_from_json(plan_json))
 
 
 def batch_digest(plan: BatchPlan) -> str:

@@ -39,6 +39,8 @@ GREEK_TO_LATIN1 = {
     "Θ": "\xd4",
     "Ξ": "\xb1",
 }
+_GREEK = frozenset(GREEK_TO_LATIN1)
+_GREEK_AS_LATIN1 = str.maketrans(GREEK_TO_LATIN1)
 # The Latin-1 characters BulkSMS would show as Greek: never sent as 7-bit.
 LATIN1_SHOWN_AS_GREEK = frozenset(GREEK_TO_LATIN1.values())
 
@@ -94,7 +96,9 @@ def eapi_7bit_form(text: str) -> str:
     forced = first_non_7bit(text)
     if forced is not None:
         raise ValueError(f"not 7-bit at character {forced.index + 1}: {forced.reason}")
-    return "".join(GREEK_TO_LATIN1.get(c, c) for c in text)
+    if _GREEK.isdisjoint(text):  # in C, as is translate: approving 30,000 texts holds the GIL
+        return text
+    return text.translate(_GREEK_AS_LATIN1)
 
 
 def eapi_16bit_form(text: str) -> str:

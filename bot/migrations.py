@@ -17,6 +17,9 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from bot.codec import PLAN_DECODE_ERRORS, plan_from_json
+from bot.summary import rejected_to_json, summarise, summary_columns
+
 STOP_DUP_MODULUS = 2_147_483_647  # the EAPI's stop_dup_id is a positive int32: 1..2^31-1
 GENESIS_HASH = "0" * 64  # the prev_hash of the first audit entry
 
@@ -232,6 +235,48 @@ _SCHEMA_3 = (
 def _upload_answers(db: Database) -> None:
     """uploads: state, thread, file object, attempts, batch and answer (resumed at start-up)."""
     _execute_all(db, _SCHEMA_3)
+
+
+_SCHEMA_4 = (
+    # A batch's figures and its card's preview beside the plan, so that reading a batch for a
+    # card, a status line or the sender never decodes the plan's every message (bot.summary).
+    "ALTER TABLE batches ADD COLUMN rows_read INTEGER",
+    "ALTER TABLE batches ADD COLUMN recipients INTEGER",
+    "ALTER TABLE batches ADD COLUMN parts INTEGER",
+    "ALTER TABLE batches ADD COLUMN credits TEXT",  # a decimal as text: nothing is rounded
+    "ALTER TABLE batches ADD COLUMN duplicate_count INTEGER",
+    "ALTER TABLE batches ADD COLUMN rejected_count INTEGER",
+    "ALTER TABLE batches ADD COLUMN chunk_count INTEGER",
+    "ALTER TABLE batches ADD COLUMN preview TEXT",  # JSON: bot.summary.summary_columns
+    "ALTER TABLE batches ADD COLUMN rejected_rows TEXT",  # JSON: every rejected row, for the CSV
+)
+
+
+def _summary_values(plan_json: str) -> dict[str, Any] | None:
+    """The new columns' values for a stored plan, or None when it cannot be decoded."""
+    try:
+        plan = plan_from_json(plan_json)
+    except PLAN_DECODE_ERRORS:
+        return None  # an unreadable plan stays unreadable: its batch reads as damaged
+    return summary_columns(summarise(plan)) | {"rejected_rows": rejected_to_json(plan.rejected)}
+
+
+@migrations(name="0004_batch_summaries")
+def _batch_summaries(db: Database) -> None:
+    """Summary columns on batches, filled for every batch already stored.
+
+    The backfill uses today's `bot.summary`; a later change to the preview's format needs its
+    own migration that rewrites the column.
+    """
+    _execute_all(db, _SCHEMA_4)
+    ids = [row[0] for row in db.execute("SELECT id FROM batches ORDER BY id").fetchall()]
+    for batch_id in ids:  # one plan in memory at a time: each may be megabytes
+        [(plan_json,)] = db.execute("SELECT plan FROM batches WHERE id = ?", [batch_id]).fetchall()
+        values = _summary_values(plan_json)
+        if values is not None:
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            sql = f"UPDATE batches SET {assignments} WHERE id = ?"  # noqa: S608 - our own names
+            db.execute(sql, [*values.values(), batch_id])
 
 
 def apply(db: Database) -> list[str]:

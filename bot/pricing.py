@@ -49,6 +49,10 @@ class Prices:
     default: Decimal | None = None
     groups: Mapping[int, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as plain values (a mappingproxy cannot be): the intake's worker gets it."""
+        return (_prices_from, (self.default, dict(self.groups)))
+
     def lookup(self, routing_group: int | None) -> Decimal | None:
         """The price for that routing group, else this scope's default, else None."""
         if routing_group is not None and routing_group in self.groups:
@@ -100,6 +104,10 @@ class PriceTable:
             raise ConfigError([f"{_VARIABLE} ({source}): {p}" for p in problems])
         return cls(base=base, countries=MappingProxyType(countries), source=source)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as plain values (a mappingproxy cannot be): the intake's worker gets it."""
+        return (_table_from, (self.base, dict(self.countries), self.source))
+
     @property
     def is_default(self) -> bool:
         """True when no table was configured (1 credit a part everywhere)."""
@@ -115,6 +123,16 @@ class PriceTable:
                     return found
         found = self.base.lookup(routing_group)
         return found if found is not None else Decimal(1)
+
+
+def _prices_from(default: Decimal | None, groups: dict[int, Decimal]) -> Prices:
+    """`Prices` back from its pickled values."""
+    return Prices(default=default, groups=MappingProxyType(groups))
+
+
+def _table_from(base: Prices, countries: dict[str, Prices], source: str) -> PriceTable:
+    """`PriceTable` back from its pickled values."""
+    return PriceTable(base=base, countries=MappingProxyType(countries), source=source)
 
 
 def _parse(raw: bytes, path: Path) -> Mapping[str, Any]:

@@ -11,16 +11,18 @@ from typing import Any
 
 from bot.audit import COLUMNS, AuditEntry
 from bot.codec import options_from_dict, plan_from_json
+from bot.errors import StoreError
 from bot.model import BatchPlan, BatchState, Dca, SendOptions
+from bot.summary import PlanSummary, summary_from_columns
 
 
 @dataclass(frozen=True, slots=True)
-class BatchRecord:
-    """One batch as stored (the upload's bytes are read separately: `Store.batch_source`)."""
+class BatchHeader:
+    """One batch as stored, without its messages: read from columns, never from the plan."""
 
     id: int
     state: BatchState
-    plan: BatchPlan
+    summary: PlanSummary  # the plan's figures and the first few of each list a card shows
     options: SendOptions
     digest: str
     source_kind: str
@@ -38,6 +40,13 @@ class BatchRecord:
     finished_at: float | None
     simulated: bool
     reported_at: float | None  # when the Slack layer confirmed the final report was posted
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord(BatchHeader):
+    """One batch as stored, with its plan decoded (the upload's bytes: `Store.batch_source`)."""
+
+    plan: BatchPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,30 +155,43 @@ class HealthSnapshot:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def _header_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """A `batches` row's header columns as `BatchHeader` fields."""
+    options = options_from_dict(json.loads(row["options"]))
+    if row["preview"] is None:  # the upgrade to 0004 could not decode this batch's plan
+        raise StoreError(f"batch {row['id']} is damaged: its stored plan cannot be read")
+    return {
+        "id": row["id"],
+        "state": BatchState(row["state"]),
+        "summary": summary_from_columns(row, options),
+        "options": options,
+        "digest": row["digest"],
+        "source_kind": row["source_kind"],
+        "file_id": row["file_id"],
+        "file_name": row["file_name"],
+        "prepared_by": row["prepared_by"],
+        "channel_id": row["channel_id"],
+        "thread_ts": row["thread_ts"],
+        "card_channel": row["card_channel"],
+        "card_ts": row["card_ts"],
+        "created_at": row["created_at"],
+        "decided_by": row["decided_by"],
+        "decided_at": row["decided_at"],
+        "approved_seq": row["approved_seq"],
+        "finished_at": row["finished_at"],
+        "simulated": bool(row["simulated"]),
+        "reported_at": row["reported_at"],
+    }
+
+
+def batch_header(row: sqlite3.Row) -> BatchHeader:
+    """A `batches` row (its header columns) as a header; the plan is not read."""
+    return BatchHeader(**_header_fields(row))
+
+
 def batch_record(row: sqlite3.Row) -> BatchRecord:
-    """A `batches` row (without its source bytes) as a record, plan and options decoded."""
-    return BatchRecord(
-        id=row["id"],
-        state=BatchState(row["state"]),
-        plan=plan_from_json(row["plan"]),
-        options=options_from_dict(json.loads(row["options"])),
-        digest=row["digest"],
-        source_kind=row["source_kind"],
-        file_id=row["file_id"],
-        file_name=row["file_name"],
-        prepared_by=row["prepared_by"],
-        channel_id=row["channel_id"],
-        thread_ts=row["thread_ts"],
-        card_channel=row["card_channel"],
-        card_ts=row["card_ts"],
-        created_at=row["created_at"],
-        decided_by=row["decided_by"],
-        decided_at=row["decided_at"],
-        approved_seq=row["approved_seq"],
-        finished_at=row["finished_at"],
-        simulated=bool(row["simulated"]),
-        reported_at=row["reported_at"],
-    )
+    """A `batches` row (header columns and plan, no source bytes) as a record, plan decoded."""
+    return BatchRecord(**_header_fields(row), plan=plan_from_json(row["plan"]))
 
 
 def chunk_record(row: sqlite3.Row) -> ChunkRecord:

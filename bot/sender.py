@@ -12,8 +12,10 @@
   hit the next batch as well.
 - Outbox: before each POST the attempt row and its `attempt_started` audit entry are committed.
   Every resend carries the chunk's stored parameters, byte for byte, so the same stop_dup_id.
-- Before each attempt the stored parameters must still hash to their stored SHA-256 and the
-  batch's messages to the approved digest; otherwise nothing is sent (`payload_mismatch`).
+- Before each attempt the stored parameters must still hash to their stored SHA-256, and the
+  batch's messages to the approved digest (checked at a batch's first attempt and after each
+  taking of the lease: decoding a big plan per chunk would stall the app); otherwise nothing is
+  sent (`payload_mismatch`).
 - Crash recovery (each time the lease is taken): an attempt recorded without an answer is
   closed as interrupted and resent while `dedup_window_seconds` have not passed since the
   chunk's first attempt; past it the chunk becomes "unknown" and is never resent automatically.
@@ -35,12 +37,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.codec import params_from_json
+from bot.codec import params_from_json, plan_digest
 from bot.eapi import EapiClient
 from bot.lease import default_owner, holder_is_gone
 from bot.model import BatchState
 from bot.notify import Notifier
-from bot.records import BatchRecord, ChunkRecord
+from bot.records import BatchHeader, ChunkRecord
 from bot.retry import RetryPolicy
 from bot.sender_steps import (
     ACCOUNT_LEVEL_CODES,
@@ -48,6 +50,7 @@ from bot.sender_steps import (
     Steps,
     finished_report,
     integrity_problem,
+    plan_problem,
 )
 from bot.store import Store, Tx
 
@@ -77,7 +80,10 @@ class Sender:
         heartbeat_seconds: float = 5.0,
         idle_seconds: float = 5.0,
         stall_seconds: float = 600.0,
+        plan_digest: Callable[[bytes], str] = plan_digest,
     ) -> None:
+        """`plan_digest` checks a stored plan against its approved digest: in this process by
+        default, in the upload checker's worker in the app (`PoolPlanner.digest`)."""
         self.store = store
         self.client = client
         self.notifier = notifier
@@ -100,6 +106,8 @@ class Sender:
         self._recovered = False
         self._report_again = False  # set when the lease is taken: unconfirmed results first
         self._due: float | None = None
+        self._plan_digest = plan_digest
+        self._plan_checked: tuple[int, str] | None = None  # (batch id, digest) found intact
         self._loop_at = clock()
         self.failures = 0
         self.last_error: str | None = None
@@ -210,6 +218,7 @@ class Sender:
             logger.info("sender %s took the lease", self.owner)
             self._recovered = False  # whoever held it before may have died mid-request
             self._report_again = True
+            self._plan_checked = None  # check each batch's messages again
         elif self._holding and not held:
             logger.warning("sender %s lost the lease to another sender", self.owner)
         self._holding = held
@@ -260,18 +269,33 @@ class Sender:
             return worked
         chunk = self.store.next_chunk(batch_id)
         if chunk is None:
-            self._steps.finish_if_done(self.store.batch(batch_id), now)
+            self._steps.finish_if_done(self.store.batch_header(batch_id), now)
             return True
         if chunk.next_attempt_at is not None and chunk.next_attempt_at > now:
             self._due = chunk.next_attempt_at
             return worked
-        self._attempt(self.store.batch(batch_id), chunk, now)  # the plan is read only to send
+        self._attempt(self.store.batch_header(batch_id), chunk, now)
         return True
 
-    def _attempt(self, batch: BatchRecord, chunk: ChunkRecord, now: float) -> None:
+    def _plan_problem(self, batch: BatchHeader) -> str | None:
+        """Check the batch's stored messages against the approved digest, once per batch.
+
+        Decoding and hashing every message of a big batch takes a quarter of a second, so it is
+        done at the first attempt of a batch (and again whenever the lease is taken), not per
+        chunk: what each request carries is the chunk's stored parameters, which are checked
+        against their own SHA-256 before every attempt.
+        """
+        if self._plan_checked == (batch.id, batch.digest):
+            return None
+        problem = plan_problem(batch, self.store.plan_bytes(batch.id), self._plan_digest)
+        if problem is None:
+            self._plan_checked = (batch.id, batch.digest)
+        return problem
+
+    def _attempt(self, batch: BatchHeader, chunk: ChunkRecord, now: float) -> None:
         """Check, record, send and record the answer of one attempt at one chunk."""
         params_json, stored_sha = self.store.chunk_params(chunk.id)
-        problem = integrity_problem(batch, chunk, params_json, stored_sha)
+        problem = integrity_problem(chunk, params_json, stored_sha) or self._plan_problem(batch)
         if problem is not None:
             self._steps.refuse_mismatch(batch, chunk, problem, now)
             return

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import AuditEvent
-from bot.codec import batch_digest, params_from_json, sha256_hex
+from bot.codec import PLAN_DECODE_ERRORS, params_from_json, sha256_hex
 from bot.eapi import Outcome, SubmitResult, meaning
 from bot.model import BatchState, Progress, ProgressKind
 from bot.notify import Notifier
-from bot.records import AttemptAnswer, BatchRecord, ChunkRecord
+from bot.records import AttemptAnswer, BatchHeader, ChunkRecord
 from bot.retry import RetryPolicy
 from bot.store import OPEN_CHUNK_STATES, Store, Tx
 
@@ -65,17 +65,26 @@ def _what_happened(result: SubmitResult) -> str:
     return result.outcome.value
 
 
-def integrity_problem(
-    batch: BatchRecord, chunk: ChunkRecord, params_json: str, stored_sha: str
-) -> str | None:
-    """Why this chunk must not be sent as stored, or None when it is exactly as approved."""
+def integrity_problem(chunk: ChunkRecord, params_json: str, stored_sha: str) -> str | None:
+    """Why this chunk must not be sent as stored, or None when its parameters are as approved."""
     if sha256_hex(params_json) != stored_sha:
         return f"the stored parameters of chunk {chunk.index + 1} no longer match their SHA-256"
     try:
         params_from_json(params_json)
     except ValueError as exc:
         return f"the stored parameters of chunk {chunk.index + 1} are unreadable: {exc}"
-    if batch_digest(batch.plan) != batch.digest:
+    return None
+
+
+def plan_problem(
+    batch: BatchHeader, plan_json: bytes, digest_of: Callable[[bytes], str]
+) -> str | None:
+    """Why the batch's stored messages are not the approved ones, or None when they are."""
+    try:
+        matches = digest_of(plan_json) == batch.digest
+    except PLAN_DECODE_ERRORS:
+        matches = False
+    if not matches:
         return f"the messages of batch {batch.id} no longer match the approved digest"
     return None
 
@@ -85,7 +94,7 @@ class _Turn:
     """One chunk's step inside one write transaction."""
 
     tx: Tx
-    batch: BatchRecord
+    batch: BatchHeader
     chunk: ChunkRecord
     now: float
     count: int  # chunks in the batch
@@ -169,7 +178,7 @@ class Steps:
         self,
         tx: Tx,
         event: AuditEvent,
-        batch: BatchRecord,
+        batch: BatchHeader,
         chunk: ChunkRecord | None,
         **detail: Any,
     ) -> None:
@@ -184,7 +193,7 @@ class Steps:
             detail=detail,
         )
 
-    def _turn(self, tx: Tx, batch: BatchRecord, chunk: ChunkRecord, now: float) -> _Turn:
+    def _turn(self, tx: Tx, batch: BatchHeader, chunk: ChunkRecord, now: float) -> _Turn:
         return _Turn(tx, batch, chunk, now, len(tx.chunks(batch.id)))
 
     def _notify(self, events: list[Progress]) -> None:
@@ -192,7 +201,7 @@ class Steps:
             self.notifier.notify(event)
 
     def start_attempt(
-        self, batch: BatchRecord, chunk: ChunkRecord, params_json: str, now: float
+        self, batch: BatchHeader, chunk: ChunkRecord, params_json: str, now: float
     ) -> int | None:
         """Commit the attempt (outbox) before its request; None if the lease or chunk changed."""
         with self.store.write() as tx:
@@ -217,7 +226,7 @@ class Steps:
         return number
 
     def record_answer(
-        self, batch: BatchRecord, chunk: ChunkRecord, number: int, result: SubmitResult
+        self, batch: BatchHeader, chunk: ChunkRecord, number: int, result: SubmitResult
     ) -> None:
         """Record an attempt's answer, then accept, fail, retry or give up on the chunk."""
         now = self.clock()
@@ -295,7 +304,7 @@ class Steps:
         return turn.report()
 
     def _fail_open_chunks(
-        self, tx: Tx, batch: BatchRecord, now: float, why: str, reported: int | None = None
+        self, tx: Tx, batch: BatchHeader, now: float, why: str, reported: int | None = None
     ) -> None:
         """Fail every open chunk; all but chunk id `reported` count as reported already.
 
@@ -383,7 +392,7 @@ class Steps:
         )
         return turn.report()
 
-    def _finish(self, tx: Tx, batch: BatchRecord, now: float) -> list[Progress]:
+    def _finish(self, tx: Tx, batch: BatchHeader, now: float) -> list[Progress]:
         chunks = tx.chunks(batch.id)
         if any(c.state in OPEN_CHUNK_STATES for c in chunks):
             return []
@@ -403,13 +412,13 @@ class Steps:
         )
         return [finished_report(batch.id, state, chunks)]
 
-    def finish_if_done(self, batch: BatchRecord, now: float) -> None:
+    def finish_if_done(self, batch: BatchHeader, now: float) -> None:
         """Give a batch whose chunks are all final its final state (after a crash, say)."""
         with self.store.write() as tx:
             events = self._finish(tx, batch, now)
         self._notify(events)
 
-    def give_up_unknown(self, batch: BatchRecord, chunk: ChunkRecord, now: float, why: str) -> None:
+    def give_up_unknown(self, batch: BatchHeader, chunk: ChunkRecord, now: float, why: str) -> None:
         """Mark a chunk unknown (never resent automatically) and report it."""
         with self.store.write() as tx:
             events = self._unknown(self._turn(tx, batch, chunk, now), why)
@@ -417,7 +426,7 @@ class Steps:
         self._notify(events)
 
     def refuse_mismatch(
-        self, batch: BatchRecord, chunk: ChunkRecord, problem: str, now: float
+        self, batch: BatchHeader, chunk: ChunkRecord, problem: str, now: float
     ) -> None:
         """Never send a chunk that is not exactly as approved: fail the batch's open chunks."""
         with self.store.write() as tx:
@@ -447,7 +456,7 @@ class Steps:
                 if not tx.finish_attempt(chunk_id, number, now, INTERRUPTED):
                     continue
                 chunk = tx.chunk(chunk_id)
-                batch = tx.batch(chunk.batch_id)
+                batch = tx.batch_header(chunk.batch_id)
                 self._audit(
                     tx,
                     AuditEvent.ATTEMPT_FINISHED,

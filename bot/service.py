@@ -15,33 +15,24 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from bot.audit import AuditEvent, csv_text
-from bot.codec import (
-    batch_digest,
-    options_to_dict,
-    params_to_json,
-    plan_to_json,
-    sha256_hex,
-)
+from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
 from bot.eapi import BatchRow, send_batch_params
 from bot.errors import IntakeError, TransitionRefused
-from bot.intake import IntakeLimits, plan_batch, plan_text, validate_options
-from bot.model import (
-    BatchPlan,
-    BatchState,
-    Progress,
-    ProgressKind,
-    SendOptions,
-)
+from bot.intake import IntakeLimits, validate_options
+from bot.model import BatchState, Progress, ProgressKind, SendOptions
 from bot.notify import Notifier
+from bot.planner import PlannedBatch, Planner, plan_in_process
 from bot.pricing import PriceTable
-from bot.records import BatchRecord, NewChunk, UploadRecord
+from bot.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
 from bot.slackfile import kept_file
 from bot.store import Store, Tx
-from bot.views import BatchView, ChunkView, Decision, Origin, batch_view, when_text
+from bot.summary import PlanSummary
+from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
     "BatchService",
@@ -54,7 +45,7 @@ __all__ = [
 ]
 
 
-def decided_reason(batch: BatchRecord) -> str:
+def decided_reason(batch: BatchHeader) -> str:
     """Why a batch can no longer be decided: who decided it, and when."""
     if batch.state is BatchState.PENDING:
         return f"batch {batch.id} is still waiting for approval"
@@ -80,7 +71,9 @@ class BatchService:
         wake_sender: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         simulated: bool = False,
+        planner: Planner = plan_in_process,
     ) -> None:
+        """`planner` checks uploads (`bot.planner`): here by default, or in a worker process."""
         self.store = store
         self.settings = settings
         self.prices = prices
@@ -90,6 +83,7 @@ class BatchService:
         self._wake_sender = wake_sender
         self._clock = clock
         self.simulated = simulated
+        self._planner = planner
 
     # Slack-side de-duplication
 
@@ -142,13 +136,11 @@ class BatchService:
 
     # Preparing
 
-    def _plan(self, data: bytes, kind: str, options: SendOptions) -> BatchPlan:
+    def _plan(self, data: bytes, kind: str, options: SendOptions) -> PlannedBatch:
         problems = validate_options(options)
         if problems:
             raise IntakeError("the send options cannot be used: " + "; ".join(problems))
-        if kind == "text":
-            return plan_text(data.decode("utf-8"), options, self.limits, self.prices)
-        return plan_batch(data, options, self.limits, self.prices)
+        return self._planner(data, kind, options, self.limits, self.prices)
 
     def prepare(self, data: bytes, options: SendOptions, origin: Origin) -> BatchView:
         """Plan an upload or paste and keep it as a pending batch (audit `batch_prepared`).
@@ -158,7 +150,7 @@ class BatchService:
         kind = "text" if origin.source == "paste" and _is_utf8(data) else "bytes"
         now = self._clock()
         try:
-            plan = self._plan(data, kind, options)
+            planned = self._plan(data, kind, options)
         except IntakeError as exc:
             with self.store.write() as tx:
                 tx.audit(
@@ -169,7 +161,6 @@ class BatchService:
                     detail=_origin_detail(origin, data) | {"reason": str(exc)},
                 )
             raise
-        digest = batch_digest(plan)
         upload = origin.file_id if origin.source == "upload" else None
         with self.store.write() as tx:
             claim = tx.upload(upload) if upload is not None else None
@@ -178,16 +169,15 @@ class BatchService:
                 # upload, one batch. The check and the insert share one write transaction.
                 batch_id = claim.batch_id
             else:
-                batch_id = self._insert_prepared(tx, plan, digest, options, data, kind, origin, now)
+                batch_id = self._insert_prepared(tx, planned, options, data, kind, origin, now)
                 if claim is not None:
                     tx.link_upload(claim.file_id, batch_id)
-        return self.get(batch_id)
+        return self._view(batch_id, planned)
 
     def _insert_prepared(
         self,
         tx: Tx,
-        plan: BatchPlan,
-        digest: str,
+        planned: PlannedBatch,
         options: SendOptions,
         data: bytes,
         kind: str,
@@ -198,19 +188,18 @@ class BatchService:
         batch_id = tx.insert_batch(
             {
                 "state": BatchState.PENDING.value,
-                "plan": plan_to_json(plan),
                 "options": json.dumps(options_to_dict(options)),
                 "source": data,
                 "source_kind": kind,
                 "file_id": origin.file_id,
                 "file_name": origin.file_name,
-                "digest": digest,
                 "prepared_by": origin.user_id,
                 "channel_id": origin.channel_id,
                 "thread_ts": origin.thread_ts,
                 "created_at": now,
                 "simulated": int(self.simulated),
             }
+            | planned.columns()
         )
         tx.audit(
             AuditEvent.BATCH_PREPARED,
@@ -218,14 +207,14 @@ class BatchService:
             actor=origin.user_id,
             batch_id=batch_id,
             channel_id=origin.channel_id,
-            detail=_origin_detail(origin, data) | _plan_detail(plan, digest),
+            detail=_origin_detail(origin, data) | _plan_detail(planned.summary, planned.digest),
         )
         return batch_id
 
     def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
         """Remember where the batch's preview card is, so progress can edit it."""
         with self.store.write() as tx:
-            tx.batch(batch_id)  # BatchNotFound for a wrong id
+            tx.batch_header(batch_id)  # BatchNotFound for a wrong id
             tx.set_card(batch_id, channel_id, ts)
 
     def change_options(self, batch_id: int, options: SendOptions, actor: str) -> BatchView:
@@ -233,7 +222,7 @@ class BatchService:
 
         Only its preparer or an approver may; anyone else is refused (audit `options_refused`).
         """
-        batch = self.store.batch(batch_id)
+        batch = self.store.batch_header(batch_id)
         if actor != batch.prepared_by and not self._is_approver(actor):
             reason = (
                 f"only the person who prepared batch {batch_id} or an approver can change "
@@ -252,14 +241,12 @@ class BatchService:
         if batch.state is not BatchState.PENDING:
             raise TransitionRefused(decided_reason(batch))
         data, kind = self.store.batch_source(batch_id)
-        plan = self._plan(data, kind, options)
-        digest = batch_digest(plan)
+        planned = self._plan(data, kind, options)
         now = self._clock()
+        columns = planned.columns() | {"options": json.dumps(options_to_dict(options))}
         with self.store.write() as tx:
-            if not tx.replan(
-                batch_id, plan_to_json(plan), json.dumps(options_to_dict(options)), digest
-            ):
-                raise TransitionRefused(decided_reason(tx.batch(batch_id)))
+            if not tx.replan(batch_id, columns):
+                raise TransitionRefused(decided_reason(tx.batch_header(batch_id)))
             tx.audit(
                 AuditEvent.OPTIONS_CHANGED,
                 at=now,
@@ -270,14 +257,14 @@ class BatchService:
                     "old_options": options_to_dict(batch.options),
                     "old_digest": batch.digest,
                 }
-                | _plan_detail(plan, digest),
+                | _plan_detail(planned.summary, planned.digest),
             )
-        return self.get(batch_id)
+        return self._view(batch_id, planned)
 
     # Deciding
 
     def _approval_problem(
-        self, batch: BatchRecord, actor: str, digest: str, approver: bool
+        self, batch: BatchHeader, actor: str, digest: str, approver: bool
     ) -> str | None:
         if not approver:
             if not self.settings.approvers:
@@ -295,7 +282,7 @@ class BatchService:
                 f"batch {batch.id} has changed since this preview was drawn (its options were "
                 "edited): check the updated preview and approve that one"
             )
-        if not batch.plan.messages:
+        if not batch.summary.recipients:
             return f"batch {batch.id} has no message to send: every row was rejected or a duplicate"
         return None
 
@@ -327,12 +314,12 @@ class BatchService:
         approver = self._is_approver(actor)
         now = self._clock()
         with self.store.write() as tx:
-            batch = tx.batch(batch_id)
+            batch = tx.batch_header(batch_id)
             reason = self._approval_problem(batch, actor, digest, approver)
             chunks: list[NewChunk] = []
-            if reason is None:
+            if reason is None:  # only now every message is needed (a refusal never decodes)
                 try:
-                    chunks = self._materialise(tx, batch)
+                    chunks = self._materialise(tx, tx.batch(batch_id))
                 except ValueError as exc:
                     reason = f"batch {batch_id} cannot be submitted as it is: {exc}"
                 if reason is None and not chunks:
@@ -349,7 +336,7 @@ class BatchService:
                     detail=_approval_detail(batch, chunks),
                 )
             else:
-                reason = reason or decided_reason(tx.batch(batch_id))
+                reason = reason or decided_reason(tx.batch_header(batch_id))
                 tx.audit(
                     AuditEvent.APPROVAL_REFUSED,
                     at=now,
@@ -377,11 +364,11 @@ class BatchService:
 
     def cancel(self, batch_id: int, actor: str) -> Decision:
         """Cancel a pending batch: its preparer or an approver may."""
-        batch = self.store.batch(batch_id)
+        batch = self.store.batch_header(batch_id)
         allowed = actor == batch.prepared_by or self._is_approver(actor)
         now = self._clock()
         with self.store.write() as tx:
-            batch = tx.batch(batch_id)
+            batch = tx.batch_header(batch_id)
             reason = None
             if not allowed:
                 reason = "only the person who prepared the batch or an approver can cancel it"
@@ -410,23 +397,37 @@ class BatchService:
     # Viewing
 
     def get(self, batch_id: int) -> BatchView:
-        """The batch as it is now; BatchNotFound for an unknown id."""
+        """The batch as it is now (its plan decoded only if used); BatchNotFound if unknown."""
+        return self._view(batch_id)
+
+    def _view(self, batch_id: int, planned: PlannedBatch | None = None) -> BatchView:
+        """The view from the batch's columns; its plan from `planned` while the digest matches
+        (no decoding at all when it was planned here), else read from the store when used."""
         with self.store.snapshot() as read:
-            batch = read.batch(batch_id)
-            return batch_view(batch, read.chunks(batch_id), read.queue_position(batch_id))
+            batch = read.batch_header(batch_id)
+            chunks, position = read.chunks(batch_id), read.queue_position(batch_id)
+        plan: PlanSource = partial(self.store.stored_plan, batch_id, batch.digest)
+        if planned is not None and planned.digest == batch.digest:
+            plan = planned.plan or planned.decoded
+        return batch_view(batch, chunks, position, plan)
 
     def recent(self, limit: int = 5, channel_id: str | None = None) -> list[BatchView]:
-        """The newest batches first, optionally only those of one channel."""
+        """The newest batches first, optionally only those of one channel (plans not read)."""
         with self.store.snapshot() as read:
             return [
-                batch_view(b, read.chunks(b.id), read.queue_position(b.id))
+                batch_view(
+                    b,
+                    read.chunks(b.id),
+                    read.queue_position(b.id),
+                    partial(self.store.stored_plan, b.id, b.digest),
+                )
                 for b in read.recent(limit, channel_id)
             ]
 
     def rejected_csv(self, batch_id: int) -> bytes:
         """Every rejected row as CSV (UTF-8 with BOM for Excel), cells formula-safe."""
-        plan = self.store.batch(batch_id).plan
-        rows = ([r.line, r.column, r.reason, r.value] for r in plan.rejected)
+        rejected = self.store.rejected_rows(batch_id)  # without decoding the plan
+        rows = ([r.line, r.column, r.reason, r.value] for r in rejected)
         return csv_text(("line", "column", "reason", "value"), rows).encode("utf-8-sig")
 
 
@@ -449,28 +450,28 @@ def _origin_detail(origin: Origin, data: bytes) -> dict[str, object]:
     }
 
 
-def _plan_detail(plan: BatchPlan, digest: str) -> dict[str, object]:
+def _plan_detail(summary: PlanSummary, digest: str) -> dict[str, object]:
     return {
         "digest": digest,
-        "options": options_to_dict(plan.options),
-        "rows": plan.rows,
-        "recipients": len(plan.messages),
-        "parts": plan.parts,
-        "credits": str(plan.credits),
-        "rejected": len(plan.rejected),
-        "duplicates": len(plan.duplicates),
-        "chunks": len(plan.chunks),
-        "text_encoding": plan.text_encoding,
+        "options": options_to_dict(summary.options),
+        "rows": summary.rows,
+        "recipients": summary.recipients,
+        "parts": summary.parts,
+        "credits": str(summary.credits),
+        "rejected": summary.rejected,
+        "duplicates": summary.duplicates,
+        "chunks": summary.chunks,
+        "text_encoding": summary.text_encoding,
     }
 
 
-def _approval_detail(batch: BatchRecord, chunks: list[NewChunk]) -> dict[str, object]:
+def _approval_detail(batch: BatchHeader, chunks: list[NewChunk]) -> dict[str, object]:
     return {
         "digest": batch.digest,
         "prepared_by": batch.prepared_by,
-        "recipients": len(batch.plan.messages),
-        "parts": batch.plan.parts,
-        "credits": str(batch.plan.credits),
+        "recipients": batch.summary.recipients,
+        "parts": batch.summary.parts,
+        "credits": str(batch.summary.credits),
         "chunks": [
             {
                 "index": c.index,

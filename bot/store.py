@@ -21,24 +21,29 @@ from sqlite_utils import Database
 
 from bot import migrations
 from bot.audit import AuditEntry, AuditEvent, seal
+from bot.codec import plan_from_json
 from bot.errors import BatchNotFound, StoreError
 from bot.migrations import STOP_DUP_MODULUS
-from bot.model import BatchState
+from bot.model import BatchPlan, BatchState, RejectedRow
 from bot.records import (
     AttemptAnswer,
+    BatchHeader,
     BatchRecord,
     ChunkRecord,
     HealthSnapshot,
     NewChunk,
     UploadRecord,
     audit_entry,
+    batch_header,
     batch_record,
     chunk_record,
     upload_record,
 )
+from bot.summary import FIGURE_COLUMNS, rejected_from_json
 
 __all__ = [
     "AttemptAnswer",
+    "BatchHeader",
     "BatchRecord",
     "ChunkRecord",
     "HealthSnapshot",
@@ -72,11 +77,14 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.01)
 
 
-_SELECT_BATCH = (
-    "SELECT id, state, plan, options, digest, source_kind, file_id, file_name, prepared_by, "
+_HEADER_COLUMNS = (
+    "id, state, options, digest, source_kind, file_id, file_name, prepared_by, "
     "channel_id, thread_ts, card_channel, card_ts, created_at, decided_by, decided_at, "
-    "approved_seq, finished_at, simulated, reported_at FROM batches "
+    f"approved_seq, finished_at, simulated, reported_at, {', '.join(FIGURE_COLUMNS)}, preview"
 )
+# The header never names `plan`: a big batch's plan is megabytes of JSON to copy and decode.
+_SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} FROM batches "  # noqa: S608 - constant names
+_SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan FROM batches "  # noqa: S608 - constant names
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
@@ -119,14 +127,41 @@ class _Reader:
         row: sqlite3.Row | None = self._db().execute(sql, params).fetchone()
         return row
 
-    def batch(self, batch_id: int) -> BatchRecord:
-        """The batch with this id; `BatchNotFound` if there is none."""
-        row = self._one(_SELECT_BATCH + "WHERE id = ?", [batch_id])
+    def _batch_row(self, select: str, batch_id: int) -> sqlite3.Row:
+        row = self._one(select + "WHERE id = ?", [batch_id])
         if row is None:
             raise BatchNotFound(
                 f"there is no batch {batch_id}; `/smsbatch status` lists recent ones"
             )
-        return batch_record(row)
+        return row
+
+    def batch(self, batch_id: int) -> BatchRecord:
+        """The batch with this id, its plan decoded; `BatchNotFound` if there is none."""
+        return batch_record(self._batch_row(_SELECT_BATCH, batch_id))
+
+    def batch_header(self, batch_id: int) -> BatchHeader:
+        """The batch without its messages (from columns only); `BatchNotFound` if none."""
+        return batch_header(self._batch_row(_SELECT_HEADER, batch_id))
+
+    def stored_plan(self, batch_id: int, digest: str) -> BatchPlan:
+        """The batch's plan, decoded, as long as it still has this digest (else StoreError)."""
+        row = self._one("SELECT plan FROM batches WHERE id = ? AND digest = ?", [batch_id, digest])
+        if row is None:
+            self._batch_row("SELECT id FROM batches ", batch_id)  # BatchNotFound for a wrong id
+            raise StoreError(f"batch {batch_id} was re-planned since it was read; read it again")
+        return plan_from_json(row["plan"])
+
+    def plan_bytes(self, batch_id: int) -> bytes:
+        """The batch's plan as stored (UTF-8 JSON, not decoded), to check it against its digest."""
+        row = self._batch_row("SELECT CAST(plan AS BLOB) AS plan FROM batches ", batch_id)
+        return bytes(row["plan"])
+
+    def rejected_rows(self, batch_id: int) -> list[RejectedRow]:
+        """Every rejected row of the batch (read without its plan)."""
+        row = self._batch_row("SELECT rejected_rows FROM batches ", batch_id)
+        if row["rejected_rows"] is None:
+            raise StoreError(f"batch {batch_id} is damaged: its stored plan cannot be read")
+        return rejected_from_json(row["rejected_rows"])
 
     def chunks(self, batch_id: int) -> list[ChunkRecord]:
         """The batch's chunks in order (none before approval)."""
@@ -150,14 +185,14 @@ class _Reader:
         )
         return None if row is None else int(row[0])
 
-    def recent(self, limit: int, channel_id: str | None = None) -> list[BatchRecord]:
-        """The newest batches first, optionally of one channel."""
+    def recent(self, limit: int, channel_id: str | None = None) -> list[BatchHeader]:
+        """The newest batches first (headers: no plan), optionally of one channel."""
         if channel_id is None:
-            rows = self._rows(_SELECT_BATCH + "ORDER BY id DESC LIMIT ?", [limit])
+            rows = self._rows(_SELECT_HEADER + "ORDER BY id DESC LIMIT ?", [limit])
         else:
-            sql = _SELECT_BATCH + "WHERE channel_id = ? ORDER BY id DESC LIMIT ?"
+            sql = _SELECT_HEADER + "WHERE channel_id = ? ORDER BY id DESC LIMIT ?"
             rows = self._rows(sql, [channel_id, limit])
-        return [batch_record(r) for r in rows]
+        return [batch_header(r) for r in rows]
 
     def attempt_history(self, chunk_id: int) -> tuple[bool, int]:
         """(any attempt may have been processed unseen, number of 26/28 answers) for a chunk.
@@ -261,15 +296,12 @@ class Tx(_Reader):
         sql = "UPDATE uploads SET batch_id = ? WHERE file_id = ? AND batch_id IS NULL"
         return self._run(sql, [batch_id, file_id]) == 1
 
-    def replan(self, batch_id: int, plan_json: str, options_json: str, digest: str) -> bool:
-        """New plan, options and digest for a pending batch; False if it is no longer pending."""
-        return (
-            self._run(
-                "UPDATE batches SET plan = ?, options = ?, digest = ? WHERE id = ? AND state = ?",
-                [plan_json, options_json, digest, batch_id, BatchState.PENDING.value],
-            )
-            == 1
-        )
+    def replan(self, batch_id: int, fields: dict[str, Any]) -> bool:
+        """New plan columns (plan, options, digest, summary) for a pending batch; False if it
+        is no longer pending."""
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        sql = f"UPDATE batches SET {assignments} WHERE id = ? AND state = ?"  # noqa: S608 - our keys
+        return self._run(sql, [*fields.values(), batch_id, BatchState.PENDING.value]) == 1
 
     def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
         """Remember where the preview card was posted."""
@@ -587,7 +619,7 @@ class Store(_Reader):
         for batch_id in self.pending_older_than(now - ttl_seconds):
             with self.write() as tx:
                 if tx.decide(batch_id, BatchState.EXPIRED, "system", now):
-                    batch = tx.batch(batch_id)
+                    batch = tx.batch_header(batch_id)
                     age = now - batch.created_at
                     tx.audit(
                         AuditEvent.EXPIRED,

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
 from bot.model import BatchPlan, BatchState, Dca
-from bot.records import BatchRecord, ChunkRecord
+from bot.records import BatchHeader, ChunkRecord
+from bot.summary import PlanSummary, summarise
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +42,63 @@ class ChunkView:
     eapi_batch_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+PlanSource = BatchPlan | Callable[[], BatchPlan]
+
+
+class _PlanField:
+    """`BatchView.plan`: given as a plan, or as a function that reads it on first use.
+
+    A view read from the store carries its summary (from columns) and a function that decodes
+    the plan only if someone asks: cards, status lines and notices never do, and decoding every
+    message of a 30,000-row batch holds the interpreter for a quarter of a second.
+    """
+
+    def __get__(self, view: BatchView | None, owner: type | None = None) -> BatchPlan:
+        if view is None:
+            raise AttributeError("plan")  # no default: every view is made with its plan
+        value = view.__dict__["_plan"]
+        if isinstance(value, BatchPlan):
+            return value
+        plan: BatchPlan = value()
+        view.__dict__["_plan"] = plan  # two threads may both decode; either result is the same
+        return plan
+
+    def __set__(self, view: BatchView, value: PlanSource) -> None:
+        view.__dict__["_plan"] = value
+
+
+class _SummaryField:
+    """`BatchView.summary`: as read from the store, or (when not given) made from the plan."""
+
+    @overload
+    def __get__(self, view: None, owner: type | None = None) -> None: ...
+
+    @overload
+    def __get__(self, view: BatchView, owner: type | None = None) -> PlanSummary: ...
+
+    def __get__(self, view: BatchView | None, owner: type | None = None) -> PlanSummary | None:
+        if view is None:
+            return None  # the field's default
+        value: PlanSummary | None = view.__dict__["_summary"]
+        if value is None:
+            value = summarise(view.plan)
+            view.__dict__["_summary"] = value
+        return value
+
+    def __set__(self, view: BatchView, value: PlanSummary | None) -> None:
+        view.__dict__["_summary"] = value
+
+
+@dataclass(frozen=True, repr=False)
 class BatchView:
-    """A batch with its plan, decision, chunks and place in the queue."""
+    """A batch with its plan, decision, chunks and place in the queue.
+
+    `summary` has everything a card or a status line shows; `plan` (every message) is decoded
+    from the store only when it is used.
+    """
 
     id: int
     state: BatchState
-    plan: BatchPlan
     digest: str
     prepared_by: str
     channel_id: str
@@ -58,6 +111,12 @@ class BatchView:
     queue_position: int | None  # 1 = next to send (nothing ahead), for approved batches
     file_name: str | None
     simulated: bool
+    plan: _PlanField = _PlanField()  # required: a BatchPlan, or a function returning it
+    summary: _SummaryField = _SummaryField()  # None (the default): made from the plan
+
+    def __repr__(self) -> str:
+        """The batch's id, state and digest (never its messages: that would decode them)."""
+        return f"BatchView(id={self.id}, state={self.state.value}, digest={self.digest[:12]}…)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +147,15 @@ def _chunk_view(chunk: ChunkRecord) -> ChunkView:
     )
 
 
-def batch_view(batch: BatchRecord, chunks: list[ChunkRecord], position: int | None) -> BatchView:
-    """The view of a batch with its chunks and queue position."""
+def batch_view(
+    batch: BatchHeader, chunks: list[ChunkRecord], position: int | None, plan: PlanSource
+) -> BatchView:
+    """The view of a batch with its chunks, queue position and plan (or a function reading it)."""
     decided = batch.decided_at
     return BatchView(
         id=batch.id,
         state=batch.state,
-        plan=batch.plan,
+        plan=plan,
         digest=batch.digest,
         prepared_by=batch.prepared_by,
         channel_id=batch.channel_id,
@@ -107,4 +168,5 @@ def batch_view(batch: BatchRecord, chunks: list[ChunkRecord], position: int | No
         queue_position=position,
         file_name=batch.file_name,
         simulated=batch.simulated,
+        summary=batch.summary,
     )

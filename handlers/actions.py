@@ -91,7 +91,7 @@ def register(app: App, services: Services) -> None:
             return wording.not_found(click.batch_id)
         if view.state is not BatchState.PENDING:
             return wording.options_fixed(view.id, view.state.value)
-        modal = options_modal(view.id, view.plan.options, click.channel, click.message_ts)
+        modal = options_modal(view.id, view.summary.options, click.channel, click.message_ts)
         error = services.io.try_open_view(click.trigger_id, modal)
         return wording.form_not_opened(error) if error else None
 

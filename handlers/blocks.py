@@ -16,8 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.eapi import meaning
-from bot.model import BatchPlan, BatchState, Dca, SendOptions
+from bot.model import BatchState, SendOptions
 from bot.service import BatchView, ChunkView
+from bot.summary import PlanSummary
 from handlers import ids
 from handlers.wording import (
     UNKNOWN_OUTCOME,
@@ -32,7 +33,7 @@ from handlers.wording import (
 )
 
 Block = dict[str, Any]
-SAMPLES = 3
+SAMPLES = 3  # at most bot.summary.KEPT, like REJECTED_SHOWN: what a stored summary keeps
 REJECTED_SHOWN = 5
 LIST_SHOWN = 8
 CHUNKS_SHOWN = 10
@@ -90,31 +91,28 @@ def approver_mention(entry: str) -> str:
     return f"<!subteam^{entry}>" if entry.startswith("S") else f"<@{entry}>"
 
 
-def _counts(view: BatchView, ctx: CardContext) -> Block:
-    plan = view.plan
+def _counts(view: BatchView, plan: PlanSummary, ctx: CardContext) -> Block:
     balance = f"{number(ctx.balance)} credits" if ctx.balance is not None else "unknown"
     if ctx.balance is not None and plan.credits > ctx.balance:
         balance += " — less than the estimate"
     fields = [
-        f"*Recipients*\n{len(plan.messages)}",
+        f"*Recipients*\n{plan.recipients}",
         f"*SMS parts*\n{plan.parts}",
         f"*Estimated credits*\n~{number(plan.credits)}",
         # The balance is only read while the batch waits; later, "unknown" would mislead.
         *([f"*Account balance*\n{balance}"] if view.state is BatchState.PENDING else []),
         f"*Rows read*\n{plan.rows}",
-        f"*Duplicates dropped*\n{len(plan.duplicates)}",
-        f"*Rejected rows*\n{len(plan.rejected)}",
+        f"*Duplicates dropped*\n{plan.duplicates}",
+        f"*Rejected rows*\n{plan.rejected}",
     ]
     return {"type": "section", "fields": [mrkdwn(f) for f in fields]}
 
 
-def _encoding(plan: BatchPlan) -> Block:
-    seven = sum(1 for m in plan.messages if m.dca is Dca.SEVEN_BIT)
-    sixteen = len(plan.messages) - seven
-    lines = [f"*Encoding:* {seven} × 7-bit (GSM), {sixteen} × 16-bit (Unicode)"]
-    reasons = [m for m in plan.messages if m.encoding_reason]
-    shown = [f"• line {m.line}: {escape(m.encoding_reason or '')}" for m in reasons[:SAMPLES]]
-    lines += more(shown, len(reasons))
+def _encoding(plan: PlanSummary) -> Block:
+    lines = [f"*Encoding:* {plan.seven_bit} × 7-bit (GSM), {plan.sixteen_bit} × 16-bit (Unicode)"]
+    reasons = plan.encoding_reasons[:SAMPLES]
+    shown = [f"• line {line}: {escape(reason)}" for line, reason in reasons]
+    lines += more(shown, plan.encoding_reason_count)
     if plan.text_encoding or plan.delimiter:
         delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
         read_as = delimiter.get(plan.delimiter, repr(plan.delimiter))
@@ -122,7 +120,7 @@ def _encoding(plan: BatchPlan) -> Block:
     return section("\n".join(lines))
 
 
-def _cost(plan: BatchPlan) -> Block:
+def _cost(plan: PlanSummary) -> Block:
     lines = [
         f"• {escape(c.country)}: {plural(c.messages, 'message')}, {plural(c.parts, 'part')}, "
         f"~{number(c.credits)} credits"
@@ -131,27 +129,26 @@ def _cost(plan: BatchPlan) -> Block:
     return section("*Cost by country*\n" + "\n".join(more(lines, len(plan.cost)) or ["• none"]))
 
 
-def _notes(plan: BatchPlan) -> Block | None:
+def _notes(plan: PlanSummary) -> Block | None:
     lines = [f"• `{role}` from column “{escape(header)}”" for role, header in plan.columns]
     if plan.ignored_columns:
         names = [f"“{escape(clip(c, 80))}”" for c in plan.ignored_columns[:LIST_SHOWN]]
         lines.append(f"• ignored columns: {', '.join(more(names, len(plan.ignored_columns)))}")
     lines += [f"• {escape(note)}" for note in plan.notes[:LIST_SHOWN]]
-    flagged = [m for m in plan.messages if m.flags]
-    flags = [f"• line {m.line}: {escape('; '.join(m.flags))}" for m in flagged[:SAMPLES]]
-    lines += more(flags, len(flagged))
+    flags = [f"• line {line}: {escape('; '.join(f))}" for line, f in plan.flagged[:SAMPLES]]
+    lines += more(flags, plan.flagged_count)
     return section("*Notes*\n" + "\n".join(lines)) if lines else None
 
 
-def _rejected(plan: BatchPlan) -> Block | None:
+def _rejected(plan: PlanSummary) -> Block | None:
     if not plan.rejected:
         return None
     lines = [
         f"• line {r.line}, {escape(r.column)}: {escape(r.reason)} — “{escape(clip(r.value, 60))}”"
-        for r in plan.rejected[:REJECTED_SHOWN]
+        for r in plan.first_rejected[:REJECTED_SHOWN]
     ]
-    head = f"*Rejected rows ({len(plan.rejected)})* — the full list is in the thread as a CSV file"
-    return section(head + "\n" + "\n".join(more(lines, len(plan.rejected))))
+    head = f"*Rejected rows ({plan.rejected})* — the full list is in the thread as a CSV file"
+    return section(head + "\n" + "\n".join(more(lines, plan.rejected)))
 
 
 def sample_text(text: str) -> str:
@@ -162,13 +159,13 @@ def sample_text(text: str) -> str:
     return clip(shown, SAMPLE_CHARS)
 
 
-def _samples(plan: BatchPlan) -> list[Block]:
+def _samples(plan: PlanSummary) -> list[Block]:
     blocks = []
-    for m in plan.messages[:SAMPLES]:
+    for m in plan.first_messages[:SAMPLES]:
         head = f"*Line {m.line}* → `{m.msisdn}` · {m.dca} · {plural(m.parts, 'part')}"
         blocks.append(section(f"{head}\n```{sample_text(m.text) or ' '}```"))
-    if len(plan.messages) > SAMPLES:
-        blocks.append(section(f"… and {len(plan.messages) - SAMPLES} more messages"))
+    if plan.recipients > SAMPLES:
+        blocks.append(section(f"… and {plan.recipients - SAMPLES} more messages"))
     return blocks
 
 
@@ -251,12 +248,11 @@ def parse_batch_value(value: str) -> tuple[int, str]:
     return int(head), digest
 
 
-def _buttons(view: BatchView) -> Block:
-    plan = view.plan
+def _buttons(view: BatchView, plan: PlanSummary) -> Block:
     elements: list[Block] = []
-    if plan.messages:
+    if plan.recipients:
         confirm_text = (
-            f"Send {plural(len(plan.messages), 'message')} ({plural(plan.parts, 'SMS part')}) "
+            f"Send {plural(plan.recipients, 'message')} ({plural(plan.parts, 'SMS part')}) "
             f"for about {number(plan.credits)} credits? Once approved it cannot be stopped."
         )
         elements.append(
@@ -304,8 +300,8 @@ def _with_block_ids(view: BatchView, blocks: list[Block]) -> list[Block]:
 
 
 def card(view: BatchView, ctx: CardContext) -> SlackMessage:
-    """The whole preview card for a batch in any state."""
-    plan = view.plan
+    """The whole preview card for a batch in any state (from its summary: no messages read)."""
+    plan = view.summary
     title = f"SMS batch {view.id}" + (" — simulation" if view.simulated else "")
     source = f" from “{escape(clip(view.file_name, 80))}”" if view.file_name else ""
     intro = f"Prepared by {user(view.prepared_by)}{source} {when(view.created_at)}."
@@ -314,7 +310,7 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
     blocks: list[Block] = [
         {"type": "header", "text": plain(title)},
         section(intro),
-        _counts(view, ctx),
+        _counts(view, plan, ctx),
         _encoding(plan),
         _cost(plan),
     ]
@@ -322,7 +318,7 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
     blocks += _samples(plan)
     blocks.append(section(options_line(plan.options)))
     if view.state is BatchState.PENDING:
-        blocks += [_approvers(view, ctx), _buttons(view)]
+        blocks += [_approvers(view, ctx), _buttons(view, plan)]
     else:
         blocks += [{"type": "divider"}, _status(view, ctx)]
     return SlackMessage(text=fallback(view), blocks=_with_block_ids(view, blocks))
@@ -330,8 +326,6 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
 
 def fallback(view: BatchView) -> str:
     """The card's plain-text notification: counts and credits as digits, and the state."""
-    plan = view.plan
+    plan = view.summary
     phrase = state_phrase(view.state, user(view.decided_by), view.queue_position)
-    return card_fallback(
-        view.id, len(plan.messages), plan.parts, plan.credits, phrase, view.simulated
-    )
+    return card_fallback(view.id, plan.recipients, plan.parts, plan.credits, phrase, view.simulated)

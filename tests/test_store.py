@@ -56,7 +56,12 @@ def test_open_creates_every_table_in_wal_mode(store: Store) -> None:
     assert names >= TABLES
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = raw.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("0001_initial",), ("0002_reported_at",), ("0003_upload_answers",)]
+    assert applied == [
+        ("0001_initial",),
+        ("0002_reported_at",),
+        ("0003_upload_answers",),
+        ("0004_batch_summaries",),
+    ]
 
 
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
@@ -67,7 +72,7 @@ def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
     second = Store.open(tmp_path / "a.db")
     assert not second.claim_event("Ev1", 2.0)
     count = _raw(second.path).execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
-    assert count == 3
+    assert count == 4
     second.close()
 
 
@@ -90,7 +95,7 @@ def test_many_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path)
         thread.join()
     assert errors == []
     count = _raw(tmp_path / "race.db").execute("SELECT COUNT(*) FROM _sqlite_migrations")
-    assert count.fetchone()[0] == 3
+    assert count.fetchone()[0] == 4
     for opened in stores:
         opened.close()
 
