@@ -386,8 +386,9 @@ def command_env(**extra: str) -> dict[str, str]:
 
 def test_command_serves_until_sigterm(tmp_path: Path) -> None:
     """`simulator --port 0` serves, checks EAPI_USERNAME/PASSWORD, logs no password, exits 0."""
+    password = "cmd-Secret-99"  # a test value, checked below never to reach the log
     env = command_env(
-        EAPI_URL="http://127.0.0.1:8025/eapi", EAPI_USERNAME="john", EAPI_PASSWORD="cmd-Secret-99"
+        EAPI_URL="http://127.0.0.1:8025/eapi", EAPI_USERNAME="john", **{"EAPI_PASSWORD": password}
     )
     proc = subprocess.Popen(
         [*COMMAND, "--port", "0", "--credits", "5", "--script", "40"],
