@@ -83,6 +83,20 @@ class AuditEntry:
         """The detail parsed back from its JSON text."""
         return json.loads(self.detail)
 
+    def hashed(self) -> tuple[Any, ...]:
+        """Every column the hash covers, in `COLUMNS` order (all but `hash` itself)."""
+        return (
+            self.id,
+            self.at,
+            self.event,
+            self.batch_id,
+            self.chunk_index,
+            self.actor,
+            self.channel_id,
+            self.detail,
+            self.prev_hash,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
@@ -150,17 +164,7 @@ def _problem(entry: AuditEntry, expected_id: int, expected_prev: str) -> str | N
         return f"expected entry {expected_id} here: an entry was removed or inserted"
     if entry.prev_hash != expected_prev:
         return "its prev_hash is not the hash of the entry before it"
-    recomputed = entry_hash(
-        entry.id,
-        entry.at,
-        entry.event,
-        entry.batch_id,
-        entry.chunk_index,
-        entry.actor,
-        entry.channel_id,
-        entry.detail,
-        entry.prev_hash,
-    )
+    recomputed = entry_hash(*entry.hashed())
     if recomputed != entry.hash:
         return "its hash does not match its content: the entry was changed"
     return None

@@ -268,18 +268,7 @@ class Tx(_Reader):
         self._run(
             "INSERT INTO audit_log (id, at, event, batch_id, chunk_index, actor, channel_id, "
             "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                entry.id,
-                entry.at,
-                entry.event,
-                entry.batch_id,
-                entry.chunk_index,
-                entry.actor,
-                entry.channel_id,
-                entry.detail,
-                entry.prev_hash,
-                entry.hash,
-            ],
+            [*entry.hashed(), entry.hash],
         )
         return entry
 

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from bot import cmd_audit
-from bot.audit import AuditEntry, AuditEvent, entry_hash, seal, to_csv, to_json, verify
+from bot.audit import (
+    COLUMNS,
+    AuditEntry,
+    AuditEvent,
+    entry_hash,
+    seal,
+    to_csv,
+    to_json,
+    verify,
+)
 from bot.migrations import GENESIS_HASH
 from tests.core_helpers import APPROVER, PREPARER, make_core
 
@@ -240,3 +249,9 @@ def test_cli_on_a_missing_database_exits_2_and_creates_nothing(
     err = capsys.readouterr().err
     assert "no database at" in err and str(missing) in err and len(err.strip().splitlines()) == 1
     assert not missing.exists()
+
+
+def test_the_hash_covers_every_column_but_itself_in_table_order() -> None:
+    """`hashed()` is the table's columns, in order, without `hash`: verify and insert agree."""
+    entry = AuditEntry(7, "2026-01-01T00:00:00Z", "approved", 3, None, "U1", "C1", "{}", "p", "h")
+    assert entry.hashed() == tuple(getattr(entry, name) for name in COLUMNS if name != "hash")
