@@ -125,17 +125,7 @@ def upload_event(fake: FakeSlack, data: bytes, n: int) -> str:
     """A `message`/`file_share` event callback for a new upload of `data` (JSON body)."""
     file = fake.add_file(f"upload-{n}.csv", data)
     ts = f"{1_700_000_000 + n}.000100"
-    event = {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "channel_type": "channel",
-        "user": file.user,
-        "ts": ts,
-        "text": "",
-        "upload": True,
-        "files": [fake.file_object(file)],
-    }
+    event = fake.file_share_event(file, channel=CHANNEL, ts=ts)
     payload = {
         "token": "legacy",
         "team_id": TEAM,

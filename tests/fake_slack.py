@@ -137,6 +137,35 @@ class FakeSlack:
             "url_private_download": f"{self.url}/files-pri/{TEAM}-{file.id}/download/{file.name}",
         }
 
+    def file_share_event(
+        self, file: FakeFile, *, channel: str, ts: str, **extra: Any
+    ) -> dict[str, Any]:
+        """The `message` event (subtype file_share) Slack sends for an upload of `file`."""
+        return {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": channel,
+            "channel_type": "channel",
+            "user": file.user,
+            "ts": ts,
+            "text": "",
+            "upload": True,
+            "files": [self.file_object(file)],
+            **extra,
+        }
+
+    @staticmethod
+    def file_shared_event(file: FakeFile, *, channel: str, ts: str) -> dict[str, Any]:
+        """The `file_shared` event Slack also sends for the same upload (ids only)."""
+        return {
+            "type": "file_shared",
+            "channel_id": channel,
+            "file_id": file.id,
+            "user_id": file.user,
+            "file": {"id": file.id},
+            "event_ts": ts,
+        }
+
     def token_for(self, api: str) -> str:
         """The bearer token one Web API method accepts (Socket Mode's takes the app token)."""
         return self.app_token if api in APP_TOKEN_METHODS else self.token

@@ -14,7 +14,7 @@ import pytest
 from bot.model import SendOptions
 from bot.service import BatchService, BatchView, Origin
 from handlers import ids
-from tests.fake_slack import BOT_ID, BOT_USER, FakeFile
+from tests.fake_slack import BOT_ID, BOT_USER, FakeFile, FakeSlack
 from tests.slack_harness import CHANNEL, PREPARER, Harness, running_harness
 
 CSV = b"msisdn,message\n447911123401,Hello one\n447911123402,Hello two\n12,too short\n"
@@ -30,30 +30,12 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 def file_share(h: Harness, file: FakeFile, **extra: Any) -> dict[str, Any]:
     """The `message` event (subtype file_share) Slack sends for an upload."""
-    return {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "channel_type": "channel",
-        "user": file.user,
-        "ts": UPLOAD_TS,
-        "text": "",
-        "upload": True,
-        "files": [h.fake.file_object(file)],
-        **extra,
-    }
+    return h.fake.file_share_event(file, channel=CHANNEL, ts=UPLOAD_TS, **extra)
 
 
 def file_shared(file: FakeFile) -> dict[str, Any]:
     """The `file_shared` event Slack also sends for the same upload."""
-    return {
-        "type": "file_shared",
-        "channel_id": CHANNEL,
-        "file_id": file.id,
-        "user_id": file.user,
-        "file": {"id": file.id},
-        "event_ts": UPLOAD_TS,
-    }
+    return FakeSlack.file_shared_event(file, channel=CHANNEL, ts=UPLOAD_TS)
 
 
 def test_every_delivery_of_one_upload_gives_exactly_one_preview(h: Harness) -> None:

@@ -146,25 +146,8 @@ class World:
         """
         file = self.fake.add_file(name, content)
         ts = f"1699999999.{next(self._ids):06d}"
-        share = {
-            "type": "message",
-            "subtype": "file_share",
-            "channel": CHANNEL,
-            "channel_type": "channel",
-            "user": file.user,
-            "ts": ts,
-            "text": "",
-            "upload": True,
-            "files": [self.fake.file_object(file)],
-        }
-        shared = {
-            "type": "file_shared",
-            "channel_id": CHANNEL,
-            "file_id": file.id,
-            "user_id": file.user,
-            "file": {"id": file.id},
-            "event_ts": ts,
-        }
+        share = self.fake.file_share_event(file, channel=CHANNEL, ts=ts)
+        shared = self.fake.file_shared_event(file, channel=CHANNEL, ts=ts)
         first = self.event(share)
         if every_delivery:
             self.event(shared)

@@ -279,25 +279,8 @@ def test_a_redelivered_file_share_event_yields_one_preview(app: SocketApp) -> No
     acked within 3 s, one download, one preview card in the upload's thread."""
     file = app.fake.add_file("contacts.csv", CSV)
     ts = "1699999999.000100"
-    share = {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "channel_type": "channel",
-        "user": file.user,
-        "ts": ts,
-        "text": "",
-        "upload": True,
-        "files": [app.fake.file_object(file)],
-    }
-    shared = {
-        "type": "file_shared",
-        "channel_id": CHANNEL,
-        "file_id": file.id,
-        "user_id": file.user,
-        "file": {"id": file.id},
-        "event_ts": ts,
-    }
+    share = app.fake.file_share_event(file, channel=CHANNEL, ts=ts)
+    shared = app.fake.file_shared_event(file, channel=CHANNEL, ts=ts)
     first = app.event(share, "Ev0SHARE")
     also = app.event(shared, "Ev0SHARED")
     retry = app.event(share, "Ev0SHARE", retry_attempt=1)
