@@ -93,7 +93,7 @@ def start(out: Path) -> None:
 def main(argv: list[str]) -> int:
     """Start the sampler, then run the command line as `smsbatch-bot` would."""
     start(Path(argv[0]))
-    from bot.cli import main as cli_main  # after the sampler: its imports are sampled too
+    from bot.cli.main import main as cli_main  # after the sampler: its imports are sampled too
 
     sys.argv = ["smsbatch-bot", *argv[1:]]
     return cli_main()

@@ -44,12 +44,12 @@ from bench import ack_slack as slack
 from bench.ack_slack import FORM, SlackClient, Timed
 from bench.bench_sender import percentile
 from bench.intake_file import build_file
-from bot.intake import IntakeLimits, plan_batch
+from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.pricing import PriceTable
 from bot.model import SendOptions
-from bot.pricing import PriceTable
-from handlers import ids
+from handlers.builders import ids
 from tests.fake_slack import FakeSlack, Recorded, running_fake_slack
-from tests.test_http_mode import SECRET, base_env, free_port, wait_until_serving
+from tests.test_handlers_http_mode import SECRET, base_env, free_port, wait_until_serving
 
 COUNT = 200
 UPLOAD_ROWS = 30_000
@@ -88,7 +88,7 @@ def _app_argv(switch_interval: float | None, sample_to: Path | None) -> list[str
     code = (
         f"import sys; sys.setswitchinterval({switch_interval!r}); "
         f"sys.argv = ['smsbatch-bot', *{run!r}]; "
-        "from bot.cli import main; raise SystemExit(main())"
+        "from bot.cli.main import main; raise SystemExit(main())"
     )
     return [sys.executable, "-c", code]
 

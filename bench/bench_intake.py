@@ -35,18 +35,18 @@ __all__ = ["ChildRun", "build_file", "measure", "run_child"]
 BASELINE = Path(__file__).with_name("intake_baseline.py")
 USAGE = Path(__file__).with_name("child_usage.py")
 SLACK_PACKAGES = ("slack_bolt", "slack_sdk")
-# Runs `check` as the console script does, after timing the imports it needs (bot.cli and
-# bot.cmd_check) apart from the ones `build_parser` adds (the other command modules); then
+# Runs `check` as the console script does, after timing the imports it needs (bot.cli.main and
+# bot.cli.check) apart from the ones `build_parser` adds (the other command modules); then
 # reports those times and the Slack modules it loaded, as one JSON line on stderr.
 _WRAPPER = f"""
 import json, sys, time
 started = time.perf_counter()
-import bot.cli, bot.cmd_check
+import bot.cli.main, bot.cli.check
 own = time.perf_counter() - started
-bot.cli.build_parser()
+bot.cli.main.build_parser()
 others = time.perf_counter() - started - own
 sys.argv = ["smsbatch-bot", "check", sys.argv[1]]
-code = bot.cli.main()
+code = bot.cli.main.main()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {SLACK_PACKAGES!r})
 report = {{"own_import_s": own, "parser_import_s": others, "slack_modules": loaded}}
 print("IMPORTS " + json.dumps(report), file=sys.stderr)

@@ -10,10 +10,10 @@ For each simulator latency (default 0 ms and 20 ms, a more realistic network):
    the simulator, so it covers everything the sender does per batch (lease, integrity checks,
    the outbox row and audit entries committed with fsync, the POST, the committed answer, and
    finishing the batch), not only the call that POSTs.
-2. The same form bodies, built with `bot.eapi.send_batch_params` as the sender builds them plus
-   the credentials (checked equal to what the sender sent, stop_dup_id aside), are POSTed one
-   after another with one `requests.Session` to another fresh simulator: the bare baseline,
-   timed the same way.
+2. The same form bodies, built with `bot.eapi.client.send_batch_params` as the sender builds
+   them plus the credentials (checked equal to what the sender sent, stop_dup_id aside), are
+   POSTed one after another with one `requests.Session` to another fresh simulator: the bare
+   baseline, timed the same way.
 Prints TCP connections opened (target 1), most requests in flight (must be 1), median and p95
 per submission for both, and their ratio (target <= 1.2x).
 """
@@ -33,15 +33,15 @@ from urllib.parse import urlencode
 import requests
 
 from bot.config import Secret, Settings
-from bot.eapi import SEND_BATCH_PATH, BatchRow, EapiClient, send_batch_params
+from bot.eapi.client import SEND_BATCH_PATH, BatchRow, EapiClient, send_batch_params
+from bot.eapi.simulator.server import SimulatorServer
+from bot.intake.pricing import PriceTable
 from bot.model import Dca, SendOptions
-from bot.notify import LogNotifier
-from bot.pricing import PriceTable
-from bot.retry import RetryPolicy
-from bot.sender import Sender
+from bot.sending.notify import LogNotifier
+from bot.sending.retry import RetryPolicy
+from bot.sending.sender import Sender
 from bot.service import BatchService, Origin
-from bot.simulator import SimulatorServer
-from bot.store import Store
+from bot.store.db import Store
 
 APPROVER = "U0BENCHAPPROVER"
 USERNAME = "bench"

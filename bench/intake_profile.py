@@ -27,9 +27,9 @@ from types import FrameType
 from typing import Any
 
 from bench import intake_baseline
-from bot.intake import IntakeLimits, plan_batch
+from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.pricing import PriceTable
 from bot.model import SendOptions
-from bot.pricing import PriceTable
 
 PACKAGE_MARK = "/phonenumbers/"
 SAMPLE_EVERY = 0.0005

@@ -2,8 +2,8 @@
 
     SmsbatchError                 anything this project raises on purpose
      ├── ConfigError              configuration missing or malformed (all problems at once)
-     ├── IntakeError              an upload that cannot be read as CSV at all (bot.intake)
-     ├── EapiError                the EAPI answered something we cannot use (bot.eapi)
+     ├── IntakeError              an upload that cannot be read as CSV at all (bot.intake.plan)
+     ├── EapiError                the EAPI answered something we cannot use (bot.eapi.client)
      │    └── EapiResponseError   a body that is not `code|description[|batch_id]`
      └── StoreError               the database refused or does not hold what was asked (bot.store)
           ├── BatchNotFound

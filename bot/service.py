@@ -18,20 +18,20 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from bot.audit import AuditEvent, csv_text
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
-from bot.eapi import BatchRow, send_batch_params
+from bot.eapi.client import BatchRow, send_batch_params
 from bot.errors import IntakeError, TransitionRefused
-from bot.intake import IntakeLimits, validate_options
+from bot.intake.plan import IntakeLimits, validate_options
+from bot.intake.planner import PlannedBatch, Planner, plan_in_process
+from bot.intake.pricing import PriceTable
+from bot.intake.summary import PlanSummary
 from bot.model import BatchState, Progress, ProgressKind, SendOptions
-from bot.notify import Notifier
-from bot.planner import PlannedBatch, Planner, plan_in_process
-from bot.pricing import PriceTable
-from bot.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
+from bot.sending.notify import Notifier
 from bot.slackfile import kept_file
-from bot.store import Store, Tx
-from bot.summary import PlanSummary
+from bot.store.audit import AuditEvent, csv_text
+from bot.store.db import Store, Tx
+from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -73,7 +73,7 @@ class BatchService:
         simulated: bool = False,
         planner: Planner = plan_in_process,
     ) -> None:
-        """`planner` checks uploads (`bot.planner`): here by default, or in a worker process."""
+        """`planner` checks uploads (`bot.intake.planner`): here by default, or in a worker."""
         self.store = store
         self.settings = settings
         self.prices = prices

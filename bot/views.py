@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import overload
 
+from bot.intake.summary import PlanSummary, summarise
 from bot.model import BatchPlan, BatchState, Dca
-from bot.records import BatchHeader, ChunkRecord
-from bot.summary import PlanSummary, summarise
+from bot.store.records import BatchHeader, ChunkRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.eapi import EapiClient
+from bot.eapi.client import EapiClient
+from bot.intake.pricing import PriceTable
 from bot.model import Progress, ProgressKind, SendOptions
-from bot.notify import is_final_report
-from bot.pricing import PriceTable
-from bot.retry import RetryPolicy
-from bot.sender import Sender
+from bot.sending.notify import is_final_report
+from bot.sending.retry import RetryPolicy
+from bot.sending.sender import Sender
 from bot.service import BatchService, Origin
-from bot.store import Store
+from bot.store.db import Store
 
 PREPARER = "U0PREPARER"
 APPROVER = "U0APPROVER"

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from bot.config import Secret
-from bot.eapi import EapiClient
-from bot.simulator import SimulatorServer
+from bot.eapi.client import EapiClient
+from bot.eapi.simulator.server import SimulatorServer
 
 SIM_USERNAME = "sim-user"
 SIM_PASSWORD = "sim-password-Zq8wX3"  # distinctive, so a leak is easy to find in logs

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from handlers.blockcheck import check_message, check_view
+from handlers.builders.blockcheck import check_message, check_view
 
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"

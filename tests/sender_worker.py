@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from bot.config import Secret
-from bot.eapi import EapiClient
+from bot.eapi.client import EapiClient
 from bot.model import Progress
-from bot.retry import RetryPolicy
-from bot.sender import Sender
-from bot.store import Store
+from bot.sending.retry import RetryPolicy
+from bot.sending.sender import Sender
+from bot.store.db import Store
 from tests.eapi_fixtures import SIM_PASSWORD, SIM_USERNAME
 
 

@@ -1,6 +1,6 @@
 """The real app around a fake Slack, the EAPI simulator and a temporary SQLite database.
 
-`running_harness(tmp_path)` builds exactly what bot.cmd_run builds — store, EAPI client, sender
+`running_harness(tmp_path)` builds exactly what bot.cli.run builds — store, EAPI client, sender
 thread, BatchService, SlackSide, Bolt app — but with WebClient(base_url=fake) and the simulator
 on 127.0.0.1. Requests are signed with the signing secret and dispatched through Bolt, as
 Slack's HTTP deliveries would be.
@@ -22,15 +22,16 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings, settings_from_env
-from bot.eapi import EapiClient
-from bot.pricing import PriceTable
-from bot.retry import RetryPolicy
-from bot.sender import Sender
+from bot.eapi.client import EapiClient
+from bot.eapi.simulator.server import SimulatorServer
+from bot.intake.pricing import PriceTable
+from bot.sending.retry import RetryPolicy
+from bot.sending.sender import Sender
 from bot.service import BatchService
-from bot.simulator import SimulatorServer
-from bot.store import Store
-from handlers.app import Services, SlackSide, create_app
-from handlers.slackio import make_web_client
+from bot.store.db import Store
+from handlers.app import create_app
+from handlers.plumbing.slackio import make_web_client
+from handlers.services import Services, SlackSide
 from tests.eapi_fixtures import SIM_PASSWORD, SIM_USERNAME, client_for, running_simulator
 from tests.fake_slack import TEAM, FakeSlack, Recorded, running_fake_slack
 

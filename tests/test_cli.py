@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import SUBCOMMANDS, main
+from bot.cli.main import SUBCOMMANDS, main
 
 
 @pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
@@ -69,7 +69,7 @@ def test_check_does_not_import_the_slack_libraries(tmp_path: Path) -> None:
     csv_file.write_text("msisdn,message\n447400123456,Hello\n")
     probe = (
         "import sys, contextlib, io\n"
-        "from bot.cli import main\n"
+        "from bot.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main(['check', {str(csv_file)!r}])\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in "

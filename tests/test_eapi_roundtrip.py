@@ -1,8 +1,9 @@
 """Property: any text and number survive client form -> real HTTP POST -> simulator, unchanged.
 
-The client's writer (bot.batchcsv) and the simulator's reader (bot.simulator_csv) were written
-separately, so agreement between them is evidence, not an echo. One change is by design: CRLF
-and lone CR become LF (every message is sent with LF line ends, as the preview shows it).
+The client's writer (bot.eapi.batchcsv) and the simulator's reader (bot.eapi.simulator.reader)
+were written separately, so agreement between them is evidence, not an echo. One change is by
+design: CRLF and lone CR become LF (every message is sent with LF line ends,
+as the preview shows it).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.eapi import BatchRow, EapiClient, Outcome, send_batch_params
-from bot.gsm import first_non_7bit
+from bot.eapi.client import BatchRow, EapiClient, Outcome, send_batch_params
+from bot.eapi.simulator.server import SimulatorServer, Submission
+from bot.intake.gsm import first_non_7bit
 from bot.model import Dca, SendOptions
-from bot.simulator import SimulatorServer, Submission
 from tests.eapi_fixtures import client_for, running_simulator
 
 MSISDNS = st.text(alphabet="0123456789", min_size=7, max_size=15)

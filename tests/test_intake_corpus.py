@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.intake import IntakeLimits, plan_batch
+from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, Dca, SendOptions
-from bot.pricing import PriceTable
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.csvread import physical_lines
 from bot.errors import IntakeError
-from bot.intake import IntakeLimits, plan_text
+from bot.intake.csvread import physical_lines
+from bot.intake.plan import IntakeLimits, plan_text
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, SendOptions
-from bot.pricing import PriceTable
 
 
 def _plan(text: str, max_rows: int = 100_000) -> BatchPlan:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import IntakeError
-from bot.intake import IntakeLimits, plan_batch, plan_text
+from bot.intake.plan import IntakeLimits, plan_batch, plan_text
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, SendOptions
-from bot.pricing import PriceTable
 
 CSV = "msisdn,message\r\n447400123456,Zoë paid 5 €\r\n"
 

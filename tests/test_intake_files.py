@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.errors import IntakeError
-from bot.intake import IntakeLimits, plan_batch
+from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, Dca, SendOptions
-from bot.pricing import PriceTable
 
 DATA = Path(__file__).parent / "data"
 

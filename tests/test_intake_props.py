@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import IntakeError
-from bot.gsm import EAPI_7BIT, GREEK_TO_LATIN1, eapi_7bit_form
-from bot.intake import IntakeLimits, plan_batch, plan_text
+from bot.intake.gsm import EAPI_7BIT, GREEK_TO_LATIN1, eapi_7bit_form
+from bot.intake.plan import IntakeLimits, plan_batch, plan_text
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, Dca, SendOptions
-from bot.pricing import PriceTable
 
 LIMITS = IntakeLimits(max_rows=500, max_parts=3, chunk_size=7)
 PRICES = PriceTable()

@@ -10,9 +10,9 @@ import pytest
 
 from bot.config import settings_from_env
 from bot.errors import ConfigError
-from bot.intake import IntakeLimits, _flag_same_number, plan_text, validate_options
+from bot.intake.plan import IntakeLimits, _flag_same_number, plan_text, validate_options
+from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, Dca, Message, SendOptions
-from bot.pricing import PriceTable
 
 A, B, C = "447400123456", "447400123457", "447400123458"
 

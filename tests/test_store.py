@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot import cmd_health
-from bot.audit import AuditEvent
+from bot.cli import health as cmd_health
 from bot.errors import StoreError
-from bot.migrations import STOP_DUP_MODULUS, migrations
 from bot.model import BatchState
-from bot.store import Store
+from bot.store.audit import AuditEvent
+from bot.store.db import Store
+from bot.store.migrations import STOP_DUP_MODULUS, migrations
 from bot.views import when_text
 from tests.core_helpers import FakeClock, make_core
 from tests.eapi_fixtures import client_for, running_simulator

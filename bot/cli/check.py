@@ -1,0 +1,218 @@
+"""`smsbatch-bot check FILE.csv`: the preview the Slack app would show, in the terminal.
+
+Touches no network. Exit 0 when at least one row is sendable, 1 when none is, 2 when the input
+cannot be used (unreadable file, not CSV, over a limit, bad options), with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.config import load_settings
+from bot.errors import IntakeError
+from bot.intake.csvread import NO_ROWS, delimiter_name
+from bot.intake.plan import IntakeLimits, plan_batch, validate_options
+from bot.intake.pricing import PriceTable
+from bot.model import BatchPlan, CostLine, Message, SendOptions
+
+SHOWN_REJECTS = 20
+SHOWN_SAMPLE = 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the check command's arguments."""
+    parser.add_argument("file", metavar="FILE.csv", help="the CSV file to check ('-' = stdin)")
+    parser.add_argument("--sender", help="sender id for the batch (as in the Options modal)")
+    parser.add_argument(
+        "--routing-group", type=int, metavar="N", help="routing group 1, 2 or 3 (prices the batch)"
+    )
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan the file and print it; the exit code says whether anything can be sent."""
+    options = SendOptions(sender=args.sender, routing_group=args.routing_group)
+    problems = validate_options(options)
+    if problems:
+        return _fail("; ".join(problems))
+    settings = load_settings(check_eapi=False)
+    limits = IntakeLimits.from_settings(settings)
+    prices = PriceTable.load(settings.prices_path)
+    try:
+        data = _read(args.file, limits.max_file_bytes)
+        if len(data) > limits.max_file_bytes:
+            return _fail(_too_big(args.file, limits.max_file_bytes))
+        # A header without rows is a readable file with nothing to send: exit 1, not 2.
+        plan = plan_batch(data, options, limits, prices, allow_empty=True)
+    except (OSError, IntakeError) as exc:
+        return _fail(_reason(exc, args.file))
+    if not plan.rows:
+        print(f"smsbatch-bot check: {args.file}: {NO_ROWS}", file=sys.stderr)
+    if args.format == "json":
+        json.dump(plan_to_json(plan), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_table(plan, args.file, sys.stdout)
+    return 0 if plan.messages else 1
+
+
+def _read(name: str, limit: int) -> bytes:
+    """The file's bytes, at most one byte over the limit (enough for the intake to refuse)."""
+    if name == "-":
+        return sys.stdin.buffer.read(limit + 1)
+    with Path(name).open("rb") as handle:
+        return handle.read(limit + 1)
+
+
+def _too_big(name: str, limit: int) -> str:
+    """The size refusal; only `limit + 1` bytes were read, so the real size comes from stat."""
+    size = 0 if name == "-" else Path(name).stat().st_size  # 0 for a pipe: size unknown
+    got = f"is {size:,} bytes" if size > limit else f"has more than {limit:,} bytes"
+    return (
+        f"{name}: the file {got}; the limit is {limit:,} bytes "
+        "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
+    )
+
+
+def _reason(exc: OSError | IntakeError, name: str) -> str:
+    if isinstance(exc, IntakeError):
+        return f"{name}: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{name}: no such file"
+    if isinstance(exc, IsADirectoryError):
+        return f"{name}: is a directory, not a CSV file"
+    return f"{name}: cannot read it ({exc.strerror or exc})"
+
+
+def _fail(reason: str) -> int:
+    print(f"smsbatch-bot check: {reason}", file=sys.stderr)
+    return 2
+
+
+def _number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number: whole credits as an integer."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
+    """The plan as one JSON-ready object (the keys `interface.md` fixes, and more)."""
+    seven = sum(1 for m in plan.messages if m.dca.value == "7bit")
+    return {
+        "rows": plan.rows,
+        "recipients": len(plan.messages),
+        "duplicates": len(plan.duplicates),
+        "parts": plan.parts,
+        "credits": _number(plan.credits),
+        "rejected": [
+            {"line": r.line, "column": r.column, "reason": r.reason, "value": r.value}
+            for r in plan.rejected
+        ],
+        "messages": [_message_json(m) for m in plan.messages],
+        "duplicate_rows": [
+            {"line": d.line, "first_line": d.first_line, "msisdn": d.msisdn}
+            for d in plan.duplicates
+        ],
+        "encoding": {"7bit": seven, "16bit": len(plan.messages) - seven},
+        "cost": [_cost_json(c) for c in plan.cost],
+        "chunks": [
+            {"index": c.index, "dca": c.dca.value, "messages": len(c.lines), "lines": list(c.lines)}
+            for c in plan.chunks
+        ],
+        "text_encoding": plan.text_encoding,
+        "delimiter": plan.delimiter,
+        "columns": dict(plan.columns),
+        "ignored_columns": list(plan.ignored_columns),
+        "notes": list(plan.notes),
+        "options": {"sender": plan.options.sender, "routing_group": plan.options.routing_group},
+    }
+
+
+def _cost_json(line: CostLine) -> dict[str, Any]:
+    return {
+        "country": line.country,
+        "messages": line.messages,
+        "parts": line.parts,
+        "credits": _number(line.credits),
+    }
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    return {
+        "line": message.line,
+        "msisdn": message.msisdn,
+        "text": message.text,
+        "dca": message.dca.value,
+        "parts": message.parts,
+        "country": message.country,
+        "encoding_reason": message.encoding_reason,
+        "overrides": dict(message.overrides),
+        "flags": list(message.flags),
+    }
+
+
+def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
+    """The plan as a person reads it: counts, cost, rejects, and a sample as it will go out."""
+    seven = sum(1 for m in plan.messages if m.dca.value == "7bit")
+    used = ", ".join(f"{role} = {header!r}" for role, header in plan.columns)
+    lines = [
+        f"File:        {name} ({plan.text_encoding}, {delimiter_name(plan.delimiter)}-separated)",
+        f"Columns:     {used}",
+        f"Rows read:   {plan.rows}",
+        f"Recipients:  {len(plan.messages)} (7-bit {seven}, 16-bit {len(plan.messages) - seven})",
+        f"Duplicates:  {len(plan.duplicates)} dropped",
+        f"Rejected:    {len(plan.rejected)}",
+        f"SMS parts:   {plan.parts}",
+        f"Credits:     ~{plan.credits}",
+    ]
+    if plan.ignored_columns:
+        lines.append(f"Ignored:     {', '.join(_one_line(c) for c in plan.ignored_columns)}")
+    lines += [f"Note:        {note}" for note in plan.notes]
+    if plan.cost:
+        lines.append("Cost by country:")
+        lines += [
+            f"  {c.country:<4} {c.messages:>7} messages {c.parts:>7} parts  ~{c.credits} credits"
+            for c in plan.cost
+        ]
+    lines.append(f"Submissions: {len(plan.chunks)}")
+    lines += [f"  {c.index + 1}: {len(c.lines)} messages, {c.dca.value}" for c in plan.chunks]
+    lines += _rejects(plan)
+    lines += _sample(plan)
+    out.write("\n".join(lines) + "\n")
+
+
+def _rejects(plan: BatchPlan) -> list[str]:
+    if not plan.rejected:
+        return []
+    shown = plan.rejected[:SHOWN_REJECTS]
+    lines = [f"Rejected rows (first {len(shown)} of {len(plan.rejected)}):"]
+    for r in shown:
+        lines.append(f"  line {r.line}, {r.column}: {r.reason} [{_one_line(r.value)}]")
+    return lines
+
+
+def _sample(plan: BatchPlan) -> list[str]:
+    if not plan.messages:
+        return ["Nothing can be sent."]
+    shown = plan.messages[:SHOWN_SAMPLE]
+    lines = [f"First {len(shown)} messages, exactly as they will go out:"]
+    for m in shown:
+        plural = "s" if m.parts != 1 else ""
+        lines.append(f"  line {m.line} -> {m.msisdn} ({m.dca.value}, {m.parts} part{plural}):")
+        lines += [f"    | {text_line}" for text_line in m.text.split("\n")]
+        if m.encoding_reason:
+            lines.append(f"    16-bit because of {m.encoding_reason}")
+        lines += [f"    ! {flag}" for flag in m.flags]
+    return lines
+
+
+def _one_line(value: str) -> str:
+    """A cell on one terminal line: line breaks and control characters (ESC…) shown escaped."""
+    return "".join(_SHOWN.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}") for c in value)
+
+
+_SHOWN = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}

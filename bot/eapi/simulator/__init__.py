@@ -1,0 +1,5 @@
+"""The EAPI simulator: a real HTTP server (`server`), its account and de-duplication state
+(`state`), and an escaped-CSV reader written apart from the client's writer (`reader`).
+
+Imports nothing from the client, so a round trip through both checks one against the other.
+"""

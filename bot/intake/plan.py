@@ -1,0 +1,430 @@
+"""The intake: an upload or a paste becomes a `BatchPlan` in which every row is accounted for.
+
+Pure: no I/O, no clock. Every data row ends in exactly one of `plan.messages` (sendable),
+`plan.duplicates` (same number and same text as an earlier row) or `plan.rejected` (with the
+column and a reason a person can act on). Only an input that cannot be read as CSV at all raises,
+and then only `IntakeError`.
+
+- Bytes to text: `decode`. CSV dialect, header and columns: `csvread`. Numbers: `numbers`.
+  Per-message columns and send options: `overrides`. Prices: `pricing` (all in `bot.intake`).
+- A message goes out exactly as written, except that CRLF and CR line breaks become LF (what a
+  phone shows either way). No Unicode normalisation: it could change what the recipient sees.
+  (Spaces right after a delimiter belong to no cell, see `bot.intake.csvread`; other spaces stay.)
+- Each message's encoding and parts come from `bot.intake.gsm.count_parts`; a message over
+  `max_parts` is rejected, never truncated.
+- Exact duplicates (same msisdn, same text) are sent once; per-row columns do not make rows
+  different, since the recipient would get the same text twice. The same number with different
+  texts is kept, and each such row is flagged.
+- Chunks: all 7-bit messages first, then all 16-bit ones (one submission carries one dca),
+  each in input order, at most `chunk_size` a chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import phonenumbers
+
+from bot.config import EAPI_MAX_CHUNK, Settings
+from bot.errors import ConfigError, IntakeError
+from bot.intake.csvread import Record, Table, read_table
+from bot.intake.decode import decode_upload, refuse_binary_text
+from bot.intake.gsm import Forced16Bit, count_parts, first_non_7bit, septets, utf16_units
+from bot.intake.numbers import BadNumber, Number, parse_number
+from bot.intake.overrides import OverrideProblem, check_overrides, validate_options
+from bot.intake.pricing import PriceTable
+from bot.model import (
+    BatchPlan,
+    CostLine,
+    Dca,
+    DuplicateRow,
+    Message,
+    PlannedChunk,
+    RejectedRow,
+    SendOptions,
+)
+
+__all__ = ["IntakeLimits", "plan_batch", "plan_text", "validate_options"]
+
+_VALUE_MAX = 200  # characters of a rejected cell kept for the preview and the rejects file
+# Control characters a phone does not show, and lone surrogates, which cannot be encoded.
+_UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_SPREADSHEET_ERRORS = frozenset(
+    ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "#SPILL!", "#CALC!")
+)
+_QUESTION_IN_WORD = re.compile(r"[^\W\d_]\?[^\W\d_]")
+_DELIMITER_WORDS = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """The limits an upload is checked against (each one an `SMSBATCH_` variable)."""
+
+    max_file_bytes: int = 10_485_760
+    max_rows: int = 100_000
+    max_parts: int = 3
+    chunk_size: int = 4000
+    default_country: str = "GB"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_file_bytes < 1:
+            problems.append("SMSBATCH_MAX_FILE_BYTES must be at least 1")
+        if self.max_rows < 1:
+            problems.append("SMSBATCH_MAX_ROWS must be at least 1")
+        if not 1 <= self.max_parts <= 255:
+            problems.append("SMSBATCH_MAX_PARTS must be between 1 and 255")
+        if not 1 <= self.chunk_size <= EAPI_MAX_CHUNK:
+            problems.append(f"SMSBATCH_CHUNK_SIZE must be between 1 and {EAPI_MAX_CHUNK}")
+        if self.default_country not in phonenumbers.SUPPORTED_REGIONS:
+            problems.append(
+                f"SMSBATCH_DEFAULT_COUNTRY must be an ISO region such as GB, "
+                f"got {self.default_country!r}"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeLimits:
+        """The limits configured in `settings`."""
+        return cls(
+            max_file_bytes=settings.max_file_bytes,
+            max_rows=settings.max_rows,
+            max_parts=settings.max_parts,
+            chunk_size=settings.chunk_size,
+            default_country=settings.default_country,
+        )
+
+
+def plan_batch(
+    data: bytes,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    *,
+    allow_empty: bool = False,
+) -> BatchPlan:
+    """Plan an uploaded file; raises IntakeError (only) when it cannot be read as CSV.
+
+    A header without data rows is unusable unless `allow_empty` (a plan of no rows).
+    """
+    if len(data) > limits.max_file_bytes:
+        raise IntakeError(
+            f"the file is {len(data):,} bytes; the limit is {limits.max_file_bytes:,} bytes "
+            "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
+        )
+    decoded = decode_upload(data)
+    return _plan(decoded.text, decoded.encoding, options, limits, prices, allow_empty)
+
+
+def plan_text(
+    text: str, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+) -> BatchPlan:
+    """Plan pasted CSV text (already decoded); raises IntakeError (only) when unusable."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_file_bytes:
+        raise IntakeError(
+            f"the pasted text is {size:,} bytes; the limit is {limits.max_file_bytes:,} bytes "
+            "(SMSBATCH_MAX_FILE_BYTES) — upload a smaller file instead"
+        )
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise IntakeError("the pasted text contains NUL characters; paste plain CSV text")
+    refuse_binary_text(text)
+    if not text or text.isspace():
+        raise IntakeError("nothing to read: the pasted text is empty")
+    return _plan(text, "utf-8", options, limits, prices)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    table: Table
+    options: SendOptions
+    limits: IntakeLimits
+    override_columns: tuple[tuple[str, int], ...]  # (role, index) in column order
+    row_label: dict[str, str]  # role -> the header the user wrote
+
+
+def _plan(
+    text: str,
+    encoding: str,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    allow_empty: bool = False,
+) -> BatchPlan:
+    table = read_table(text, limits.max_rows, allow_empty=allow_empty)
+    ctx = _context(table, options, limits)
+    messages: list[Message] = []
+    rejected: list[RejectedRow] = []
+    groups: dict[int, int | None] = {}
+    data_in_ignored: set[int] = set()
+    unnamed = [i for i, label in table.columns.ignored if label.endswith("(no header)")]
+    for record in table.records:
+        cells = record.cells
+        data_in_ignored.update(i for i in unnamed if i < len(cells) and cells[i].strip())
+        outcome = _check_row(record, ctx)
+        if isinstance(outcome, RejectedRow):
+            rejected.append(outcome)
+        else:
+            message, group = outcome
+            messages.append(message)
+            groups[message.line] = group
+    kept, duplicates = _drop_duplicates(messages)
+    kept = _flag_same_number(kept)
+    cost = _cost(kept, groups, options, prices)
+    return BatchPlan(
+        rows=len(table.records),
+        messages=tuple(kept),
+        rejected=tuple(rejected),
+        duplicates=tuple(duplicates),
+        chunks=_chunks(kept, limits.chunk_size),
+        cost=cost,
+        credits=sum((line.credits for line in cost), Decimal(0)),
+        options=options,
+        text_encoding=encoding,
+        delimiter=table.delimiter,
+        columns=table.columns.used,
+        ignored_columns=_ignored(table, data_in_ignored),
+        notes=_notes(table, encoding, prices),
+        max_parts=limits.max_parts,
+    )
+
+
+def _context(table: Table, options: SendOptions, limits: IntakeLimits) -> _Context:
+    index = table.columns.index
+    overrides = tuple(
+        sorted(
+            ((role, i) for role, i in index.items() if role not in ("msisdn", "message")),
+            key=lambda item: item[1],
+        )
+    )
+    labels = dict(table.columns.used)
+    return _Context(table, options, limits, overrides, labels)
+
+
+def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, int | None]:
+    """One record to a message (and the routing group that prices it), or a rejected row."""
+    line, cells = record.line, record.cells
+    shape = _shape_problem(record, ctx)
+    if shape is not None:
+        return shape
+    index, label = ctx.table.columns.index, ctx.row_label
+    number = parse_number(cells[index["msisdn"]], ctx.limits.default_country)
+    if isinstance(number, BadNumber):
+        return RejectedRow(line, label["msisdn"], number.reason, _shorten(cells[index["msisdn"]]))
+    raw_text = cells[index["message"]]
+    text = raw_text.replace("\r\n", "\n").replace("\r", "\n")
+    forced = first_non_7bit(text)
+    dca, parts = count_parts(text)
+    problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
+    if problem is None and parts > ctx.limits.max_parts:
+        problem = _too_long(text, parts, ctx.limits.max_parts, forced)
+    if problem is not None:
+        return RejectedRow(line, label["message"], problem, _shorten(raw_text))
+    pairs = ((role, cells[i] if i < len(cells) else "") for role, i in ctx.override_columns)
+    overrides = check_overrides(pairs, text, forced, ctx.options)
+    if isinstance(overrides, OverrideProblem):
+        return RejectedRow(line, label[overrides.role], overrides.reason, _shorten(overrides.value))
+    message = Message(
+        line=line,
+        msisdn=number.msisdn,
+        text=text,
+        dca=dca,
+        parts=parts,
+        country=number.country,
+        encoding_reason=None if forced is None else _forced_words(forced),
+        overrides=overrides.values,
+        flags=number.flags + _text_flags(text),
+    )
+    return message, overrides.routing_group
+
+
+def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
+    """A row that cannot be read, has cells past the header, or lacks a required cell."""
+    line, cells = record.line, record.cells
+    if record.error is not None:
+        return RejectedRow(line, "row", record.error, _shorten("".join(cells)))
+    columns, delimiter = ctx.table.columns, ctx.table.delimiter
+    if any(c.strip() for c in cells[columns.width :]):
+        return RejectedRow(
+            line,
+            "row",
+            f"the row has {_cells(len(cells))} but the header has {columns.width}; a message "
+            f"that contains {_DELIMITER_WORDS[delimiter]} must be in double quotes",
+            _shorten(delimiter.join(cells)),
+        )
+    for role in ("msisdn", "message"):
+        if columns.index[role] >= len(cells):
+            return RejectedRow(
+                line,
+                ctx.row_label[role],
+                f"the {role} cell is missing: the row has only {_cells(len(cells))}",
+                _shorten(delimiter.join(cells)),
+            )
+    return None
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" if count == 1 else f"{count} cells"
+
+
+def _text_flags(text: str) -> tuple[str, ...]:
+    """Warnings about a sendable text."""
+    if _QUESTION_IN_WORD.search(text):
+        return (
+            "a '?' inside a word: if Excel saved this file as plain 'CSV', letters it could "
+            "not store became '?' — save it as CSV UTF-8",
+        )
+    return ()
+
+
+def _text_problem(text: str, delimiter: str, region: str) -> str | None:
+    """Why a message text cannot go as it is, or None."""
+    if not text.strip():
+        return "message is empty"
+    if text.strip() in _SPREADSHEET_ERRORS:
+        error = text.strip()
+        return f"the cell holds the spreadsheet error {error}; fix the formula and export again"
+    bad = _UNSHOWABLE.search(text)
+    if bad:
+        return (
+            f"character {bad.start() + 1} is the control character U+{ord(bad.group()):04X}, "
+            "which phones do not show; remove it"
+        )
+    return _swallowed_rows(text, delimiter, region)
+
+
+def _swallowed_rows(text: str, delimiter: str, region: str) -> str | None:
+    """A multi-line message whose later lines look like rows: a quote was probably not closed.
+
+    A line "looks like a row" only when it starts with a valid phone number and the delimiter:
+    a code or an amount on a line of its own ("482913, valid 10 minutes") is a message.
+    """
+    if "\n" not in text:
+        return None
+    row = re.compile(r'\s*"?(\+?\d[\d \-().]{5,})"?\s*' + re.escape(delimiter))
+    lines = text.split("\n")
+    for number, line in enumerate(lines[1:], start=2):
+        match = row.match(line)
+        if match and isinstance(parse_number(match.group(1), region), Number):
+            return (
+                f"the message runs over {len(lines)} lines and its line {number} looks like "
+                "another row (a number, then the delimiter): a double quote that opens the "
+                "message is probably not closed"
+            )
+    return None
+
+
+def _too_long(text: str, parts: int, limit: int, forced: Forced16Bit | None) -> str:
+    if forced is None:
+        size, why = f"{septets(text)} 7-bit characters", ""
+    else:
+        size = f"{utf16_units(text)} 16-bit characters"
+        why = f"; it is 16-bit because of {_forced_words(forced)}"
+    return (
+        f"the message needs {parts} SMS parts ({size}); the limit is {limit} "
+        f"(SMSBATCH_MAX_PARTS) — shorten it{why}"
+    )
+
+
+def _forced_words(forced: Forced16Bit) -> str:
+    return f"character {forced.index + 1}: {forced.reason}"
+
+
+def _shorten(value: str) -> str:
+    return value if len(value) <= _VALUE_MAX else value[: _VALUE_MAX - 1] + "…"
+
+
+def _drop_duplicates(messages: list[Message]) -> tuple[list[Message], list[DuplicateRow]]:
+    """Keep the first of each (number, text); later ones become duplicates naming it."""
+    first: dict[tuple[str, str], int] = {}
+    kept: list[Message] = []
+    duplicates: list[DuplicateRow] = []
+    for message in messages:
+        key = (message.msisdn, message.text)
+        if key in first:
+            duplicates.append(DuplicateRow(message.line, first[key], message.msisdn))
+        else:
+            first[key] = message.line
+            kept.append(message)
+    return kept, duplicates
+
+
+def _flag_same_number(messages: list[Message]) -> list[Message]:
+    """Flag every message whose number also gets a different text on another row."""
+    lines: dict[str, list[int]] = defaultdict(list)
+    for message in messages:
+        lines[message.msisdn].append(message.line)
+    flagged = []
+    for message in messages:
+        same = lines[message.msisdn]
+        # Only the first five others are named, so only six lines are looked at: linear overall
+        # even when every row goes to one number.
+        others = [n for n in same[:6] if n != message.line][:5]
+        if others:
+            more = ", …" if len(same) - 1 > 5 else ""
+            shown = ", ".join(str(n) for n in others) + more
+            flag = f"this number also gets a different text on line(s) {shown}"
+            message = replace(message, flags=(*message.flags, flag))
+        flagged.append(message)
+    return flagged
+
+
+def _chunks(messages: list[Message], size: int) -> tuple[PlannedChunk, ...]:
+    """7-bit chunks first, then 16-bit ones, each in input order, at most `size` a chunk."""
+    chunks: list[PlannedChunk] = []
+    for dca in (Dca.SEVEN_BIT, Dca.SIXTEEN_BIT):
+        lines = [m.line for m in messages if m.dca is dca]
+        for start in range(0, len(lines), size):
+            chunks.append(PlannedChunk(len(chunks), dca, tuple(lines[start : start + size])))
+    return tuple(chunks)
+
+
+def _cost(
+    messages: list[Message],
+    groups: dict[int, int | None],
+    options: SendOptions,
+    prices: PriceTable,
+) -> tuple[CostLine, ...]:
+    """Credits by destination country; a row's own routing group prices that row."""
+    price_of: dict[tuple[str, int | None], Decimal] = {}
+    count: dict[str, int] = defaultdict(int)
+    parts: dict[str, int] = defaultdict(int)
+    credits: dict[str, Decimal] = defaultdict(Decimal)
+    for message in messages:
+        group = groups.get(message.line) or options.routing_group
+        key = (message.country, group)
+        if key not in price_of:
+            price_of[key] = prices.credits_per_part(message.country, group)
+        count[message.country] += 1
+        parts[message.country] += message.parts
+        credits[message.country] += price_of[key] * message.parts
+    lines = [CostLine(c, count[c], parts[c], credits[c]) for c in count]
+    return tuple(sorted(lines, key=lambda line: (-line.credits, -line.messages, line.country)))
+
+
+def _ignored(table: Table, used: set[int]) -> tuple[str, ...]:
+    """Headers kept out of the submission; an unnamed column only when it holds data."""
+    ignored = table.columns.ignored
+    return tuple(label for i, label in ignored if not label.endswith("(no header)") or i in used)
+
+
+def _notes(table: Table, encoding: str, prices: PriceTable) -> tuple[str, ...]:
+    """File-level remarks a person should read before approving."""
+    notes = list(table.notes)
+    if encoding == "cp1252":
+        notes.append(
+            "the file is not UTF-8, so it was read as Windows-1252 (Excel's 'CSV'): check that "
+            "accented letters and € look right in the sample"
+        )
+    if "dca" in table.columns.index:
+        notes.append(
+            "the dca column is only checked: smsbatch picks each message's encoding from its text"
+        )
+    if prices.is_default:
+        notes.append("credits are estimated at 1 credit a part (no price table: SMSBATCH_PRICES)")
+    return tuple(notes)

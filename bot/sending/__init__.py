@@ -1,0 +1,5 @@
+"""The one sender: a leased worker thread that submits approved chunks in order (`sender`, `steps`),
+with retry policy (`retry`) and the progress it reports (`notify`).
+
+May import the ground floor, `bot.intake`, `bot.eapi` and `bot.store`; never the application layer.
+"""

@@ -1,0 +1,5 @@
+"""Durable state: every SQL statement (`db.Store`), schema migrations, the hash-chained audit log,
+typed records read from rows, and the sender's lease.
+
+May import the ground floor and `bot.intake` (plan summaries are stored as columns).
+"""

@@ -1,0 +1,280 @@
+"""Every sentence the app shows a person, in one place, plus the escaping that keeps it safe.
+
+Text that came from a user (CSV cells, file names, EAPI descriptions) passes through `escape`
+before it is shown, so that `<!channel>` or `<@U123>` in a message body pings nobody.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from bot.eapi.client import meaning
+from bot.model import BatchState, Progress, TestMode
+
+SIMULATION = "simulation — nothing is sent"
+UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
+ELLIPSIS = "…"
+
+# What a person can do about each final EAPI status code.
+_WHAT_TO_DO = {
+    22: "BulkSMS reported an internal error: ask BulkSMS support before preparing it again.",
+    23: "The EAPI refused the credentials: check EAPI_USERNAME and EAPI_PASSWORD.",
+    24: "The EAPI found nothing valid to send: check the numbers and the sender, then try again.",
+    25: "Buy credits for the EAPI account, then prepare the batch again.",
+    27: "The account's daily quota is used up: try again tomorrow or ask BulkSMS to raise it.",
+    201: "Lower SMSBATCH_CHUNK_SIZE (at most 30000) and prepare the batch again.",
+}
+
+
+def escape(text: str) -> str:
+    """Escape `&`, `<` and `>` as Slack requires, so user text formats and pings nothing."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape_command(text: str) -> str:
+    """Undo Slack's escaping of slash-command text (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, ending with an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def number(value: int | Decimal) -> str:
+    """A count or credit amount as plain digits (no exponent, no trailing zeros)."""
+    if isinstance(value, int):
+        return str(value)
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 recipient`, `3 recipients`."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def when(moment: datetime | int | float) -> str:
+    """A time Slack shows in each reader's own time zone, with a UTC fallback."""
+    stamp = int(moment.timestamp()) if isinstance(moment, datetime) else int(moment)
+    fallback = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def with_simulation(text: str, simulated: bool) -> str:
+    """Append the simulation notice when nothing is really sent."""
+    return f"{text} ({SIMULATION})" if simulated else text
+
+
+def state_phrase(state: BatchState, decided_by: str | None, queue_position: int | None) -> str:
+    """The end of a card's fallback text: where the batch stands, in a few words."""
+    if state is BatchState.PENDING:
+        return "waiting for approval"
+    if state is BatchState.APPROVED:
+        spot = f", position {queue_position} in the queue" if queue_position else ""
+        return f"approved by {decided_by or 'an approver'}{spot}"
+    phrases = {
+        BatchState.SENDING: "sending",
+        BatchState.SENT: "sent",
+        BatchState.PARTLY_SENT: "partly sent",
+        BatchState.FAILED: "failed",
+        BatchState.UNKNOWN: UNKNOWN_OUTCOME,
+        BatchState.CANCELLED: f"cancelled by {decided_by or 'someone'}",
+        BatchState.EXPIRED: "expired without approval",
+    }
+    return phrases[state]
+
+
+def card_fallback(
+    batch_id: int,
+    recipients: int,
+    parts: int,
+    credits: Decimal,
+    phrase: str,
+    simulated: bool,
+) -> str:
+    """The card's notification text with counts as digits: `Batch 12: 3 recipients, 3 SMS, …`."""
+    text = (
+        f"Batch {batch_id}: {plural(recipients, 'recipient')}, {parts} SMS, "
+        f"~{number(credits)} credits — {phrase}"
+    )
+    return with_simulation(text, simulated)
+
+
+def test_mode_label(mode: TestMode) -> str:
+    """How a test mode reads in the card and the modal."""
+    return {
+        TestMode.OFF: "off (really send)",
+        TestMode.SUCCEED: "test: always succeed (nothing sent)",
+        TestMode.FAIL: "test: always fail (nothing sent)",
+    }[mode]
+
+
+def chunk_label(index: int, count: int) -> str:
+    """`Batch 12` for a single submission, `chunk 2 of 3` inside a larger one."""
+    return f" chunk {index + 1} of {count}" if count > 1 else ""
+
+
+def submission_result(event: Progress, simulated: bool) -> str:
+    """The thread message for one answered submission: status code, meaning and batch_id."""
+    code = event.status_code
+    where = f"Batch {event.batch_id}{chunk_label(event.chunk_index or 0, event.chunk_count)}"
+    said = escape(event.description or (meaning(code) if code is not None else "no answer"))
+    batch = f", batch_id {event.eapi_batch_id}" if event.eapi_batch_id else ""
+    if code == 0:
+        text = f"{where} submitted: status 0 {said}{batch}"
+    elif code == 1:
+        text = f"{where} scheduled: status 1 {said}{batch} — the EAPI sends it at the chosen time"
+    elif code is None:
+        text = f"{where} failed: {said}"
+    else:
+        advice = _WHAT_TO_DO.get(code, "Nothing was retried; check the EAPI account.")
+        text = f"{where} failed: status {code} ({meaning(code)}) {said}{batch}. {advice}"
+    return with_simulation(text, simulated)
+
+
+def unknown_outcome(event: Progress, simulated: bool) -> str:
+    """The thread message when nobody can know whether a submission was processed."""
+    where = f"Batch {event.batch_id}{chunk_label(event.chunk_index or 0, event.chunk_count)}"
+    # The sender's description may already start with the phrase: say it once.
+    said = (event.description or "").removeprefix(UNKNOWN_OUTCOME).strip()
+    if said and not (said.startswith("(") and said.endswith(")")):
+        said = f"({said})"
+    detail = f" {escape(said)}" if said else ""
+    return with_simulation(f"{where}: {UNKNOWN_OUTCOME}{detail}", simulated)
+
+
+def finished(event: Progress, simulated: bool) -> str:
+    """The closing thread message of a batch that needed more than one submission, or failed."""
+    state = event.state or BatchState.FAILED
+    reason = f": {escape(event.description)}" if event.description else ""
+    phrase = state_phrase(state, None, None)
+    return with_simulation(f"Batch {event.batch_id} finished — {phrase}{reason}", simulated)
+
+
+HELP = (
+    "*/smsbatch* prepares an SMS batch for a second person to approve.\n"
+    "• `/smsbatch` — open the New batch form (upload a CSV or paste rows, choose options)\n"
+    "• `/smsbatch msisdn,message` followed by rows on new lines — preview pasted CSV\n"
+    "• upload a `.csv` file in a channel where I am — I reply with a preview in its thread\n"
+    "• `/smsbatch status [BATCH]` — a batch, or the last few batches of this channel\n"
+    "• `/smsbatch balance` — the EAPI account's credit balance\n"
+    "• `/smsbatch cancel BATCH` — cancel a batch that is waiting for approval\n"
+    "• `/smsbatch help` — this text"
+)
+
+
+def unknown_command(text: str) -> str:
+    """The reply to input that is neither a subcommand nor CSV."""
+    return f"I did not understand `{escape(clip(text, 80))}`.\n{HELP}"
+
+
+def bad_batch_id(word: str, raw: str) -> str:
+    """The reply to `status`/`cancel` with something that is not a batch number."""
+    return f"`{word}` needs a batch number, such as `{word} 12`; got `{escape(clip(raw, 40))}`."
+
+
+def preparing(rows_hint: int) -> str:
+    """The immediate ephemeral reply to pasted CSV."""
+    return f"Checking {plural(rows_hint, 'line')} of pasted CSV…"
+
+
+def intake_refused(source: str, reason: str) -> str:
+    """The reply when an upload or paste cannot be read as CSV at all."""
+    return f"I could not prepare a batch from {escape(source)}: {escape(reason)}"
+
+
+def cannot_post_here(reason: str) -> str:
+    """The reply when the card cannot be posted in the channel."""
+    return (
+        "I checked the batch but cannot post its preview in this channel "
+        f"(Slack said `{escape(reason)}`): invite me with `/invite @smsbatch` and try again. "
+        "The batch was cancelled."
+    )
+
+
+def rejected_not_shared(batch_id: int, error: str) -> str:
+    """The thread note when the rejected-rows file cannot be attached."""
+    return (
+        f"I could not attach batch {batch_id}'s rejected rows as a file (Slack said "
+        f"`{escape(error)}`; does the app have the files:write scope?). "
+        "The card lists the first few."
+    )
+
+
+def balance(credits: Decimal, simulated: bool) -> str:
+    """The reply to `/smsbatch balance`."""
+    return with_simulation(f"The EAPI account has {number(credits)} credits.", simulated)
+
+
+def balance_failed(reason: str) -> str:
+    """The reply when the balance cannot be read."""
+    return f"I could not read the EAPI balance: {escape(reason)}"
+
+
+def elsewhere(batch_id: int) -> str:
+    """The reply to `status N` for a batch prepared in another conversation."""
+    return (
+        f"Batch {batch_id} was prepared in another conversation; ask for its status there "
+        "(its thread also shows its progress)."
+    )
+
+
+def not_found(batch_id: int) -> str:
+    """The reply for a batch number that does not exist."""
+    return f"There is no batch {batch_id}. `/smsbatch status` lists the recent ones."
+
+
+def no_batches() -> str:
+    """The reply to `/smsbatch status` in a channel without batches."""
+    return "No batches in this channel yet. Upload a CSV or use `/smsbatch` to start one."
+
+
+def cancelled(batch_id: int) -> str:
+    """The reply after a successful cancel."""
+    return f"Batch {batch_id} is cancelled; nothing from it will be sent."
+
+
+def refused(reason: str) -> str:
+    """The ephemeral reply to a refused click or command (the service's reasons hold mentions)."""
+    return f"Not done: {reason}"
+
+
+def options_fixed(batch_id: int, state: str) -> str:
+    """The reply to Options on a batch that is no longer waiting for approval."""
+    return f"Not done: batch {batch_id} is {state.replace('_', ' ')}, so its options are fixed."
+
+
+def form_not_opened(error: str) -> str:
+    """The reply when a modal cannot be opened (its trigger lasts three seconds)."""
+    return f"The form did not open (Slack said `{escape(error)}`); please try again."
+
+
+def options_invalid_time() -> str:
+    """The modal error for a schedule in the past."""
+    return "Pick a time in the future, or leave it empty to send on approval."
+
+
+def new_batch_needs_input() -> str:
+    """The modal error when neither a file nor pasted rows were given."""
+    return "Upload a CSV file or paste rows (one of the two)."
+
+
+def new_batch_both_inputs() -> str:
+    """The modal error when both a file and pasted rows were given."""
+    return "Use either the file or the pasted rows, not both."
+
+
+def internal_error(ref: str) -> str:
+    """What a person sees when something failed on our side (details only in the log)."""
+    return (
+        "Something went wrong on my side and nothing was sent. "
+        f"The details are in the app's log under reference `{ref}`."
+    )
+
+
+def download_refused(name: str, reason: str) -> str:
+    """The thread reply when an uploaded file cannot be fetched."""
+    return f"I could not read `{escape(clip(name, 80))}`: {escape(reason)}"
