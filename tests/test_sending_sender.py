@@ -450,3 +450,46 @@ def test_retry_stops_on_attempts_deadline_and_final_outcomes() -> None:
     later = RetryPolicy(later_max_attempts=2, rng=_Fixed(0.0))
     assert later.next_delay(Outcome.RETRY_LATER, attempts=1, later_answers=1, elapsed=0) == 30
     assert later.next_delay(Outcome.RETRY_LATER, attempts=2, later_answers=2, elapsed=0) is None
+
+
+class LoggingSideTask:
+    """A hand-written side task: due at `due`, logs each turn with the EAPI requests seen so far."""
+
+    name = "probe"
+
+    def __init__(self, sim: SimulatorServer, due: float | None) -> None:
+        self.sim = sim
+        self.due = due
+        self.turns: list[int] = []
+
+    def next_due(self, now: float) -> float | None:
+        return self.due
+
+    def run(self, now: float) -> None:
+        self.turns.append(len(self.sim.processed))
+        self.due = None
+
+
+def test_a_ready_submission_goes_before_a_due_side_task(
+    core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
+) -> None:
+    """Side work (report fetches, inbox reads) waits until every ready chunk has gone out."""
+    batch_id = core.approved(csv_rows(2))
+    task = LoggingSideTask(sim, due=clock() - 10)
+    drain(core.sender(client, side_tasks=[task]), clock)
+    assert task.turns == [1]  # its one turn came after the submission was processed
+    assert core.store.batch(batch_id).state is BatchState.SENT
+
+
+def test_a_side_task_due_later_is_waited_for_then_run(
+    core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
+) -> None:
+    """An idle sender reports when the next side task is due, and runs it then, once."""
+    task = LoggingSideTask(sim, due=clock() + 60)
+    sender = core.sender(client, side_tasks=[task])
+    assert sender.run_once() is False
+    assert sender.next_due == pytest.approx(clock() + 60)
+    assert task.turns == []
+    drain(sender, clock)
+    assert task.turns == [0]
+    assert sender.next_due is None

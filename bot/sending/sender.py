@@ -35,13 +35,14 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.codec import params_from_json, plan_digest
 from bot.eapi.client import EapiClient
 from bot.model import BatchState
 from bot.sending.notify import Notifier
 from bot.sending.retry import RetryPolicy
+from bot.sending.side import SideTask, earliest
 from bot.sending.steps import (
     ACCOUNT_LEVEL_CODES,
     UNKNOWN_REASON,
@@ -81,9 +82,11 @@ class Sender:
         idle_seconds: float = 5.0,
         stall_seconds: float = 600.0,
         plan_digest: Callable[[bytes], str] = plan_digest,
+        side_tasks: Sequence[SideTask] = (),
     ) -> None:
         """`plan_digest` checks a stored plan against its approved digest: in this process by
-        default, in the upload checker's worker in the app (`PoolPlanner.digest`)."""
+        default, in the upload checker's worker in the app (`PoolPlanner.digest`).
+        `side_tasks` (report fetches, inbox reads) get a turn when no submission is ready."""
         self.store = store
         self.client = client
         self.notifier = notifier
@@ -108,6 +111,7 @@ class Sender:
         self._due: float | None = None
         self._plan_digest = plan_digest
         self._plan_checked: tuple[int, str] | None = None  # (batch id, digest) found intact
+        self.side_tasks = tuple(side_tasks)
         self._loop_at = clock()
         self.failures = 0
         self.last_error: str | None = None
@@ -126,7 +130,7 @@ class Sender:
 
     @property
     def next_due(self) -> float | None:
-        """When the waiting chunk may be resent (after `run_once` returned False), else None."""
+        """After `run_once` returned False: when a waiting chunk or side task is due, else None."""
         return self._due
 
     @property
@@ -249,7 +253,10 @@ class Sender:
             self.notifier.notify(event)
 
     def run_once(self) -> bool:
-        """Do the next due thing (recover, expire, finish, or one attempt); False if idle."""
+        """Do the next due thing (recover, expire, finish, one attempt, or one side task).
+
+        False when idle; `next_due` then says when something will be due.
+        """
         now = self.clock()
         self._loop_at = now
         self._due = None
@@ -264,17 +271,34 @@ class Sender:
         for expired in self.store.expire_due(now, self.pending_ttl_seconds):
             self.notifier.notify(finished_report(expired, BatchState.EXPIRED, []))
             worked = True
+        if self._submission_step(now):
+            return True
+        return self._side_step(now) or worked
+
+    def _submission_step(self, now: float) -> bool:
+        """Finish a done batch or make one attempt; False when no submission is ready now."""
         batch_id = self.store.head_batch_id()
         if batch_id is None:
-            return worked
+            return False
         chunk = self.store.next_chunk(batch_id)
         if chunk is None:
             self._steps.finish_if_done(self.store.batch_header(batch_id), now)
             return True
         if chunk.next_attempt_at is not None and chunk.next_attempt_at > now:
             self._due = chunk.next_attempt_at
-            return worked
+            return False
         self._attempt(self.store.batch_header(batch_id), chunk, now)
+        return True
+
+    def _side_step(self, now: float) -> bool:
+        """Give the side task due first its turn; else note when one will be due."""
+        task, due = earliest(self.side_tasks, now)
+        if task is None or due is None:
+            return False
+        if due > now:
+            self._due = due if self._due is None else min(self._due, due)
+            return False
+        task.run(now)
         return True
 
     def _plan_problem(self, batch: BatchHeader) -> str | None:
