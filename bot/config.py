@@ -78,11 +78,41 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SMSBATCH_RETRY_DEADLINE_SECONDS", "3600", "total time a submission is retried"),
     Variable("SMSBATCH_DEDUP_WINDOW_SECONDS", "7200", "after a crash, resend window"),
     Variable("SMSBATCH_PENDING_TTL_SECONDS", "86400", "how long a batch waits for approval"),
+    Variable(
+        "SMSBATCH_REPORT_DELAYS",
+        "60,300,900,3600,10800,21600,43200,86400,172800,259200",
+        "seconds after a submission at which delivery reports are fetched; after the last, "
+        "pending becomes unknown",
+    ),
+    Variable(
+        "SMSBATCH_INBOX_POLL_SECONDS", "120", "how often replies are fetched; `0` turns it off"
+    ),
+    Variable("SMSBATCH_REPLIES_CHANNEL", "unset", "channel ID for replies that answer no batch"),
+    Variable(
+        "SMSBATCH_PUSH_SECRET",
+        "unset",
+        "HTTP mode: `pass=` of BulkSMS's pushes to `/eapi/push/report` and `/eapi/push/reply`",
+    ),
+    Variable("SMSBATCH_REPLICA_URL", "unset", "Litestream replica URL: replicate while running"),
+    Variable("SMSBATCH_METRICS_PORT", "unset", "Socket Mode: port of Prometheus `/metrics`"),
     Variable("SMSBATCH_LOG_FORMAT", "kv", "`kv` (key=value) or `json`"),
     Variable("SMSBATCH_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
 )
 
 EAPI_MAX_CHUNK = 30_000
+DEFAULT_REPORT_DELAYS: tuple[float, ...] = (
+    60.0,  # 1 min: most handsets report within a minute
+    300.0,
+    900.0,
+    3600.0,
+    10_800.0,
+    21_600.0,
+    43_200.0,
+    86_400.0,
+    172_800.0,
+    259_200.0,  # 72 h: past a message's usual validity period, nothing will change any more
+)
+REPLICA_SCHEMES = ("s3", "gcs", "abs", "sftp", "file", "webdav", "nats", "oss")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +141,12 @@ class Settings:
     retry_deadline_seconds: float = 3600.0
     dedup_window_seconds: float = 7200.0
     pending_ttl_seconds: float = 86400.0
+    report_delays: tuple[float, ...] = DEFAULT_REPORT_DELAYS
+    inbox_poll_seconds: float = 120.0
+    replies_channel: str | None = None
+    push_secret: Secret | None = None
+    replica_url: str | None = None
+    metrics_port: int | None = None
     log_format: str = "kv"
     log_level: str = "INFO"
 
@@ -254,6 +290,52 @@ def _prices(read: _Reader) -> Path | None:
     return path
 
 
+def _report_delays(read: _Reader) -> tuple[float, ...]:
+    raw = read.text("SMSBATCH_REPORT_DELAYS")
+    if raw is None:
+        return DEFAULT_REPORT_DELAYS
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        delays = ()
+    if not delays or any(d <= 0 for d in delays) or list(delays) != sorted(set(delays)):
+        read.problems.append(
+            "SMSBATCH_REPORT_DELAYS must be increasing positive seconds separated by commas, "
+            f"e.g. 60,300,3600, got {raw!r}"
+        )
+        return DEFAULT_REPORT_DELAYS
+    return delays
+
+
+def _channel(read: _Reader, name: str) -> str | None:
+    raw = read.text(name)
+    if raw is not None and not (raw[:1] in ("C", "G", "D") and raw.isalnum() and raw.isupper()):
+        read.problems.append(f"{name} takes a Slack channel ID such as C012ABCDEF, got {raw!r}")
+        return None
+    return raw
+
+
+def _replica_url(read: _Reader) -> str | None:
+    raw = read.text("SMSBATCH_REPLICA_URL")
+    if raw is None:
+        return None
+    scheme = urlsplit(raw).scheme
+    if scheme not in REPLICA_SCHEMES:
+        read.problems.append(
+            "SMSBATCH_REPLICA_URL must be a Litestream replica URL "
+            f"({', '.join(s + '://' for s in REPLICA_SCHEMES)}), got a {scheme or 'bare'} URL"
+        )
+        return None
+    return raw
+
+
+def _optional_port(read: _Reader, name: str) -> int | None:
+    if read.text(name) is None:
+        return None
+    port: int = read.number(name, 0, int, 1, 65535)
+    return port or None
+
+
 def settings_from_env(env: Mapping[str, str], *, check_eapi: bool = True) -> Settings:
     """Build `Settings` from a mapping, raising one `ConfigError` that lists every problem.
 
@@ -288,6 +370,12 @@ def settings_from_env(env: Mapping[str, str], *, check_eapi: bool = True) -> Set
         retry_deadline_seconds=read.number("SMSBATCH_RETRY_DEADLINE_SECONDS", 3600.0, float, 0),
         dedup_window_seconds=read.number("SMSBATCH_DEDUP_WINDOW_SECONDS", 7200.0, float, 0),
         pending_ttl_seconds=read.number("SMSBATCH_PENDING_TTL_SECONDS", 86400.0, float, 1),
+        report_delays=_report_delays(read),
+        inbox_poll_seconds=read.number("SMSBATCH_INBOX_POLL_SECONDS", 120.0, float, 0),
+        replies_channel=_channel(read, "SMSBATCH_REPLIES_CHANNEL"),
+        push_secret=read.secret("SMSBATCH_PUSH_SECRET"),
+        replica_url=_replica_url(read),
+        metrics_port=_optional_port(read, "SMSBATCH_METRICS_PORT"),
         log_format=read.choice("SMSBATCH_LOG_FORMAT", "kv", ("kv", "json")),
         log_level=read.choice("SMSBATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
     )

@@ -112,3 +112,50 @@ def test_commands_that_never_call_the_eapi_do_not_need_its_settings() -> None:
     assert settings.eapi_password is None
     with pytest.raises(ConfigError):
         settings_from_env({**env, "SMSBATCH_MAX_PARTS": "many"}, check_eapi=False)
+
+
+def test_reports_inbox_push_replica_and_metrics_settings_are_read() -> None:
+    """The settings of reports, replies, push, replication and metrics are parsed as documented."""
+    settings = settings_from_env(
+        {
+            "SMSBATCH_REPORT_DELAYS": "30, 600,7200",
+            "SMSBATCH_INBOX_POLL_SECONDS": "0",
+            "SMSBATCH_REPLIES_CHANNEL": "C012ABCDEF",
+            "SMSBATCH_PUSH_SECRET": "s3cret-push",
+            "SMSBATCH_REPLICA_URL": "file:///var/backups/smsbatch",
+            "SMSBATCH_METRICS_PORT": "9102",
+        }
+    )
+    assert settings.report_delays == (30.0, 600.0, 7200.0)
+    assert settings.inbox_poll_seconds == 0
+    assert settings.replies_channel == "C012ABCDEF"
+    assert settings.push_secret == Secret("s3cret-push")
+    assert "s3cret-push" not in repr(settings)
+    assert settings.replica_url == "file:///var/backups/smsbatch"
+    assert settings.metrics_port == 9102
+
+
+def test_their_defaults_poll_reports_for_72_hours_and_replies_every_2_minutes() -> None:
+    """Unset: reports from 1 minute to 72 hours, replies every 2 minutes, nothing else on."""
+    settings = settings_from_env({})
+    assert settings.report_delays[0] == 60 and settings.report_delays[-1] == 72 * 3600
+    assert settings.inbox_poll_seconds == 120
+    assert (settings.replies_channel, settings.push_secret) == (None, None)
+    assert (settings.replica_url, settings.metrics_port) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMSBATCH_REPORT_DELAYS", "300,60"),
+        ("SMSBATCH_REPORT_DELAYS", "soon"),
+        ("SMSBATCH_REPORT_DELAYS", "0,60"),
+        ("SMSBATCH_REPLIES_CHANNEL", "#general"),
+        ("SMSBATCH_REPLICA_URL", "https://example.com/bucket"),
+        ("SMSBATCH_METRICS_PORT", "99999"),
+    ],
+)
+def test_malformed_values_are_refused_naming_the_variable(name: str, value: str) -> None:
+    """Each malformed value ends in one ConfigError that names its variable."""
+    with pytest.raises(ConfigError, match=name):
+        settings_from_env({name: value})
