@@ -84,9 +84,7 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds after a submission at which delivery reports are fetched; after the last, "
         "pending becomes unknown",
     ),
-    Variable(
-        "SMSBATCH_INBOX_POLL_SECONDS", "120", "how often replies are fetched; `0` turns it off"
-    ),
+    Variable("SMSBATCH_INBOX_POLL_SECONDS", "120", "how often replies are fetched; `0`: never"),
     Variable("SMSBATCH_REPLIES_CHANNEL", "unset", "channel ID for replies that answer no batch"),
     Variable(
         "SMSBATCH_PUSH_SECRET",
