@@ -38,7 +38,7 @@ from bot.sending.sender import Sender
 from bot.service import BatchService
 from bot.store.db import Store
 from handlers.app import create_app
-from handlers.plumbing.http import SlackWsgi
+from handlers.plumbing.http import PushHandler, PushRoutes, SlackWsgi
 from handlers.plumbing.slackio import make_web_client
 from handlers.services import Services, SlackSide
 
@@ -76,6 +76,14 @@ class Runtime:
         problem = snapshot.problem(MAX_HEARTBEAT_AGE)
         report = snapshot.as_dict() | {"ok": problem is None, "problem": problem}
         return problem is None, report | {"simulated": self.eapi.simulated}
+
+    def push_routes(self) -> PushRoutes | None:
+        """HTTP mode's BulkSMS push routes, when SMSBATCH_PUSH_SECRET is set."""
+        secret = self.settings.push_secret
+        if secret is None:
+            return None
+        handlers: dict[str, PushHandler] = {}
+        return PushRoutes(secret.reveal(), handlers)
 
     def close(self) -> None:
         """Stop the sender, flush Slack work, stop the checker, close clients and the database."""
@@ -133,7 +141,10 @@ def _serve_http(runtime: Runtime, host: str) -> None:
     from waitress import create_server  # local: Socket Mode does not need it
 
     server = create_server(
-        SlackWsgi(runtime.app, runtime.health), host=host, port=runtime.settings.port, threads=8
+        SlackWsgi(runtime.app, runtime.health, push=runtime.push_routes()),
+        host=host,
+        port=runtime.settings.port,
+        threads=8,
     )
     logger.info(
         "HTTP mode: POST /slack/events and GET /healthz on %s:%s", host, server.effective_port
