@@ -27,6 +27,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.health import MAX_HEARTBEAT_AGE
+from bot.cli.replicate import Replicator
 from bot.config import Settings, load_settings
 from bot.eapi.client import EapiClient, create_client
 from bot.errors import ConfigError
@@ -204,10 +205,17 @@ def run(args: argparse.Namespace) -> int:
     settings.require_slack()
     configure_logging(settings)
     runtime = build(settings)
-    runtime.sender.start()
-    if runtime.eapi.simulated:
-        logger.warning("EAPI_URL=simulator: nothing is sent; every card says so")
+    # Replication starts once the database exists and stops after it is closed: the last
+    # writes (the lease given up) reach the replica too.
+    replicator = (
+        None if settings.replica_url is None else Replicator(settings.db_path, settings.replica_url)
+    )
     try:
+        if replicator is not None:
+            replicator.start()
+        runtime.sender.start()  # refuses a database restored without the safety step
+        if runtime.eapi.simulated:
+            logger.warning("EAPI_URL=simulator: nothing is sent; every card says so")
         if settings.socket_mode:
             _serve_socket_mode(runtime)
         else:
@@ -215,5 +223,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         logger.info("stopping")
         runtime.close()
+        if replicator is not None:
+            replicator.stop()
     logger.info("stopped")
     return 0
