@@ -79,7 +79,8 @@ def start_refused(world: World) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_lost_database_comes_back_from_its_replica_safe_to_send_from(tmp_path: Path) -> None:
-    """Send, lose the machine, restore: verified, complete, ids moved on, refused until safe."""
+    """Send, lose the machine, restore: verified, complete, ids moved on, refused until safe,
+    and replicating again afterwards."""
     url = (tmp_path / "replica").as_uri()
     db = tmp_path / "app.db"
     with running_world(tmp_path, SMSBATCH_REPLICA_URL=url) as world:
@@ -131,3 +132,11 @@ def test_a_lost_database_comes_back_from_its_replica_safe_to_send_from(tmp_path:
         assert len(new_ids) == 1 and new_ids[0] not in used
         assert query(db, "SELECT state FROM batches WHERE id = 4") == [("sent",)]
         assert APPROVER in str(query(db, "SELECT decided_by FROM batches WHERE id = 4"))
+        # Replication carries on from the restored database into the same replica.
+        entries = int(query(db, "SELECT COUNT(*) FROM audit_log")[0][0])  # type: ignore[call-overload]
+        caught_up = wait(
+            lambda: replica_audit_count(url, tmp_path / "probe.db") == entries,
+            20,
+            "the replica to hold the restored database's new entries",
+        )
+        assert caught_up

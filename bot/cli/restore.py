@@ -15,6 +15,7 @@ Needs only SMSBATCH_DB (or `--to`) and Litestream's own credential variables for
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -97,6 +98,8 @@ def _make_safe_and_place(scratch: Path, target: Path, source: str, margin: int) 
         store.close()
     write_marker(marker_path(target), marker)
     scratch.replace(target)
+    # Litestream's local state of the lost database describes another file: start afresh.
+    shutil.rmtree(target.with_name(f".{target.name}-litestream"), ignore_errors=True)
     for line in _summary(target, source, result, after.entries, after.last_hash):
         print(line)
     return 0
