@@ -1,7 +1,8 @@
 """`smsbatch-bot restore --from URL [--to PATH]`: bring the database back from a Litestream replica.
 
 1. `litestream restore` writes the replica's latest state to `<target>.restoring` (never over an
-   existing database: a restore refuses a target that exists).
+   existing database: a restore refuses a target that exists). `--from` may also name a plain
+   SQLite backup file (`VACUUM INTO`, `.backup`): it is copied with SQLite's backup API.
 2. The copy is opened (migrations apply), its audit log must verify, and the safety step runs
    (`bot.store.restores.make_safe`): the stop_dup_id sequence jumps `--margin` ids, submissions
    without a recorded answer become "outcome unknown", waiting batches are cancelled, and the
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from bot.cli.replicate import litestream_binary, redact_url
@@ -34,7 +37,11 @@ SIDE_FILES = ("-wal", "-shm")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register --from, --to and --margin."""
     parser.add_argument(
-        "--from", dest="source", required=True, metavar="URL", help="the Litestream replica URL"
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the Litestream replica URL (or the path of a plain SQLite backup file)",
     )
     parser.add_argument("--to", metavar="PATH", help="where to restore (default: SMSBATCH_DB)")
     parser.add_argument(
@@ -61,10 +68,30 @@ def run(args: argparse.Namespace) -> int:
     for side in ("", *SIDE_FILES):
         Path(f"{scratch}{side}").unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    problem = _litestream_restore(args.source, scratch)
+    if _is_backup_file(args.source):
+        problem = _copy_backup(Path(args.source), scratch)
+    else:
+        problem = _litestream_restore(args.source, scratch)
     if problem is not None:
         return _fail(f"litestream could not restore from {source}: {problem}", 1)
     return _make_safe_and_place(scratch, target, source, args.margin)
+
+
+def _is_backup_file(source: str) -> bool:
+    """True for a path to an existing file (a replica URL has a scheme: `s3://…`, `file://…`)."""
+    return "://" not in source and Path(source).is_file()
+
+
+def _copy_backup(backup: Path, output: Path) -> str | None:
+    """Copy a plain SQLite backup with the backup API; None on success, else the reason."""
+    try:
+        source = sqlite3.connect(f"{backup.absolute().as_uri()}?mode=ro", uri=True)
+        with closing(source) as src, closing(sqlite3.connect(output)) as dst:
+            src.backup(dst)
+    except sqlite3.DatabaseError as exc:
+        output.unlink(missing_ok=True)
+        return f"{backup} is not a readable SQLite database ({exc})"
+    return None
 
 
 def _litestream_restore(url: str, output: Path) -> str | None:
