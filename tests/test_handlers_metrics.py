@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.metrics import StoreCollector, build_registry, serve_metrics
+from bot.errors import ConfigError
 from handlers.plumbing.slackmetrics import CountingWebClient
 from tests.core_helpers import csv_rows, make_core
 from tests.fake_slack import running_fake_slack
@@ -48,3 +49,17 @@ def test_socket_mode_serves_the_registry_on_its_own_port(tmp_path: Path) -> None
     assert values[("smsbatch_batches", ("approved",))] == 1
     assert values[("smsbatch_queue_length", ())] == 1
     assert values[("smsbatch_oldest_approved_age_seconds", ())] >= 0
+
+
+def test_a_metrics_port_in_use_is_a_one_line_configuration_problem(tmp_path: Path) -> None:
+    """The port is taken: ConfigError naming SMSBATCH_METRICS_PORT (exit 2), not a traceback."""
+    core = make_core(tmp_path / "m.db")
+    registry = build_registry(StoreCollector(core.store))
+    first = serve_metrics(registry, 0, "127.0.0.1")
+    try:
+        with pytest.raises(ConfigError, match=f"SMSBATCH_METRICS_PORT {first.server_port}"):
+            serve_metrics(registry, first.server_port, "127.0.0.1")
+    finally:
+        first.shutdown()
+        first.server_close()
+        core.store.close()

@@ -6,12 +6,19 @@ dashboard would expect, with labels that never carry numbers that grow (ids, bat
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_system_blackbox import CSV, approve_and_wait, running_world, wait
+from tests.fake_slack import running_fake_slack
+from tests.fake_socket_mode import FakeSocketMode
+from tests.test_handlers_http_mode import free_port
+from tests.test_system_blackbox import CSV, Proc, approve_and_wait, running_world, wait
+from tests.test_system_socket_mode import socket_env
 
 BOUNDED_LABELS = {"state", "status_code", "endpoint", "le"}
 
@@ -59,3 +66,30 @@ def test_a_scrape_after_upload_approve_40_then_0_shows_what_happened(tmp_path: P
     assert not [k for k in samples if k[0].startswith("smsbatch_replication")]
     for name, labels in samples:  # every label is one of a fixed, small set of values
         assert {key for key, _ in labels} <= BOUNDED_LABELS, (name, labels)
+
+
+def test_socket_mode_serves_metrics_on_its_own_port_and_closes_it_at_the_end(
+    tmp_path: Path,
+) -> None:
+    """SMSBATCH_METRICS_PORT in Socket Mode: /metrics answers while the app runs; SIGTERM ends
+    the app with 0 and the port with it."""
+    port = free_port()
+    with running_fake_slack() as fake:
+        link = FakeSocketMode().start()
+        fake.socket_url = link.url
+        env = socket_env(tmp_path, fake) | {"SMSBATCH_METRICS_PORT": str(port)}
+        proc = Proc([sys.executable, "-m", "bot"], env, tmp_path)
+        try:
+            wait(lambda: link.connected() or proc.popen.poll() is not None, 20, "the WebSocket")
+            assert proc.popen.poll() is None, proc.output
+            samples = scrape(f"http://127.0.0.1:{port}")
+            assert samples[("smsbatch_queue_length", ())] == 0
+            assert samples[("smsbatch_batches", (("state", "pending"),))] == 0
+            proc.popen.send_signal(signal.SIGTERM)
+            assert proc.popen.wait(15) == 0, proc.output
+        finally:
+            proc.stop()
+            link.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    assert "Traceback" not in proc.output

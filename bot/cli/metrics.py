@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from bot.cli.replicate import Replicator
 from bot.eapi.client import STATUS_MEANINGS
+from bot.errors import ConfigError
 from bot.model import BatchState
 from bot.store.db import Store
 from bot.store.stats import store_stats
@@ -147,5 +148,10 @@ def exposition(registry: CollectorRegistry) -> Callable[[], tuple[bytes, str]]:
 def serve_metrics(registry: CollectorRegistry, port: int, host: str) -> WSGIServer:
     """Socket Mode: serve the registry on its own port (every path answers); stop with
     `shutdown()`."""
-    server, _ = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, _ = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            [f"SMSBATCH_METRICS_PORT {port} cannot be opened on {host}: {exc}"]
+        ) from None
     return server
