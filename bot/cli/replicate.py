@@ -17,7 +17,8 @@ What Litestream needs from the app, checked in bot/store/db.py: WAL mode (on), a
 longer than Litestream's short checkpoint locks (15 s; Litestream's tips ask for 5 s), no
 `wal_checkpoint(TRUNCATE)` or other manual checkpoint (there is none: SQLite's own PASSIVE
 autocheckpoints never block Litestream's read lock), and no long-held read transactions
-(`Store.snapshot` holds one only for a few reads).
+(`Store.snapshot` holds one only for a few reads). Litestream adds two tables of its own to the
+database (`_litestream_seq`, `_litestream_lock`); the app never reads them.
 """
 
 from __future__ import annotations
