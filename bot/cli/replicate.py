@@ -94,8 +94,16 @@ def _die_with_parent() -> None:
 class Replicator:
     """One supervised `litestream replicate` for one database (see the module docstring)."""
 
-    def __init__(self, db_path: Path, replica_url: str, *, binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        replica_url: str,
+        *,
+        binary: Path | None = None,
+        first_pause: float = FIRST_PAUSE_SECONDS,
+    ) -> None:
         self.db_path = Path(db_path)
+        self.first_pause = first_pause
         self.replica_url = replica_url
         self.binary = binary or litestream_binary()
         self.restarts = 0
@@ -109,6 +117,13 @@ class Replicator:
 
     def __repr__(self) -> str:
         return f"Replicator({str(self.db_path)!r} -> {redact_url(self.replica_url)!r})"
+
+    @property
+    def pid(self) -> int | None:
+        """The current litestream process id, while one runs."""
+        with self._lock:
+            alive = self._proc is not None and self._proc.poll() is None
+            return self._proc.pid if alive and self._proc is not None else None
 
     @property
     def running(self) -> bool:
@@ -158,7 +173,7 @@ class Replicator:
 
     def _supervise(self) -> None:
         """Run litestream; when it exits on its own, log why and start it again after a pause."""
-        pause = FIRST_PAUSE_SECONDS
+        pause = self.first_pause
         while not self._stopping.is_set():
             try:
                 proc = self._spawn()
@@ -189,7 +204,7 @@ class Replicator:
             if secret:
                 line = line.replace(secret, "********")
             level = logging.INFO
-            if "level=ERROR" in line:
+            if "level=ERROR" in line or line.startswith("Error"):
                 level = logging.ERROR
             elif "level=WARN" in line:
                 level = logging.WARNING
