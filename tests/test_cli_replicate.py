@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.replicate import Replicator, config_text, redact_url
+from bot.cli.replicate import Replicator, config_text, litestream_env, redact_url
 from bot.store.db import Store
 from tests.test_system_blackbox import wait
 
@@ -58,3 +58,21 @@ def test_a_password_in_the_replica_url_never_reaches_the_logs(
     assert "sftp://backup:********@127.0.0.1:1/smsbatch" in caplog.text
     errors = [r for r in caplog.records if r.name == "litestream" and r.levelno == logging.ERROR]
     assert errors and "connection refused" in errors[0].getMessage()
+
+
+def test_replica_credentials_written_in_dotenv_reach_litestream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.env` credential variables join the child's environment; the real environment wins;
+    the app's own settings (tokens, the EAPI password) reach it from neither."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-for-litestream")
+    monkeypatch.setenv("AWS_PROFILE", "backups")
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "LITESTREAM_ACCESS_KEY_ID=from-dotenv\nAWS_REGION=eu-west-2\nPATH=/nowhere\n"
+        "EAPI_PASSWORD=not-for-litestream\n"
+    )
+    env = litestream_env(dotenv)
+    assert env["LITESTREAM_ACCESS_KEY_ID"] == "from-dotenv" and env["AWS_REGION"] == "eu-west-2"
+    assert env["PATH"] == os.environ["PATH"] and env["AWS_PROFILE"] == "backups"
+    assert "EAPI_PASSWORD" not in env and "SLACK_BOT_TOKEN" not in env

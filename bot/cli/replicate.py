@@ -11,7 +11,8 @@ exits. On Linux the child also gets SIGTERM if this process dies without stoppin
 
 Credentials for the replica come from Litestream's own environment variables
 (`LITESTREAM_ACCESS_KEY_ID`, `AWS_*`, `GOOGLE_APPLICATION_CREDENTIALS`, …), which the child
-inherits; they are never written to the configuration or logged.
+inherits (from `.env` too, like the app's settings); they are never written to the
+configuration or logged.
 
 What Litestream needs from the app, checked in bot/store/db.py: WAL mode (on), a busy timeout
 longer than Litestream's short checkpoint locks (15 s; Litestream's tips ask for 5 s), no
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 litestream_log = logging.getLogger("litestream")
 
 BINARY = "litestream"
+# Litestream's own credential variables (S3 and compatible stores, GCS, Azure, SFTP keys).
+CREDENTIAL_PREFIXES = ("LITESTREAM_", "AWS_", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_")
+# The app's own settings (tokens, the EAPI password) are none of Litestream's business.
+OWN_PREFIXES = ("SLACK_", "EAPI_", "SMSBATCH_")
 PR_SET_PDEATHSIG = 1
 STOP_SECONDS = 15.0
 FIRST_PAUSE_SECONDS = 2.0
@@ -62,6 +67,24 @@ def litestream_binary() -> Path:
             ]
         )
     return Path(found)
+
+
+def litestream_env(dotenv: Path | None = None) -> dict[str, str]:
+    """The child's environment: ours without the app's own settings, plus Litestream's
+    credential variables from `.env`.
+
+    The app reads `.env` into its settings, not into the process environment; a replica
+    credential written there must still reach Litestream. The real environment wins.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    path = Path(".env") if dotenv is None else dotenv
+    if path.is_file():
+        from dotenv import dotenv_values
+
+        for name, value in dotenv_values(path).items():
+            if value is not None and name.startswith(CREDENTIAL_PREFIXES) and name not in env:
+                env[name] = value
+    return env
 
 
 def redact_url(url: str) -> str:
@@ -101,9 +124,11 @@ class Replicator:
         *,
         binary: Path | None = None,
         first_pause: float = FIRST_PAUSE_SECONDS,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.first_pause = first_pause
+        self._env = env if env is not None else litestream_env()
         self.replica_url = replica_url
         self.binary = binary or litestream_binary()
         self.restarts = 0
@@ -165,6 +190,7 @@ class Replicator:
         return subprocess.Popen(  # noqa: S603 - our own binary and arguments, no shell
             argv,
             stdin=subprocess.DEVNULL,
+            env=self._env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

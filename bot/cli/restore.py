@@ -24,7 +24,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from bot.cli.replicate import litestream_binary, redact_url
+from bot.cli.replicate import litestream_binary, litestream_env, redact_url
 from bot.config import load_settings
 from bot.store.audit import verify
 from bot.store.db import Store
@@ -97,7 +97,9 @@ def _copy_backup(backup: Path, output: Path) -> str | None:
 def _litestream_restore(url: str, output: Path) -> str | None:
     """Run `litestream restore`; None on success, else the reason in one line."""
     argv = [str(litestream_binary()), "restore", "-o", str(output), url]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(  # noqa: S603 - our own binary and arguments, no shell
+        argv, capture_output=True, text=True, check=False, env=litestream_env()
+    )
     if done.returncode != 0:
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
         return redact_url(lines[-1]) if lines else f"exit code {done.returncode}"
