@@ -225,15 +225,16 @@ def run(args: argparse.Namespace) -> int:
     settings.require_slack()
     configure_logging(settings)
     runtime = build(settings)
-    # Replication starts once the database exists and stops after it is closed: the last
-    # writes (the lease given up) reach the replica too.
     replicator = None
     try:
+        runtime.sender.start()  # refuses a database restored without the safety step
+        # Replication starts once the database is known to be this machine's (Litestream
+        # catches up on what was written before) and stops after it is closed: the last
+        # writes (the lease given up) reach the replica too.
         if settings.replica_url is not None:
             replicator = Replicator(settings.db_path, settings.replica_url)
             runtime.collector.replicator = replicator
             replicator.start()
-        runtime.sender.start()  # refuses a database restored without the safety step
         if runtime.eapi.simulated:
             logger.warning("EAPI_URL=simulator: nothing is sent; every card says so")
         if settings.socket_mode:
@@ -242,8 +243,10 @@ def run(args: argparse.Namespace) -> int:
             _serve_http(runtime, args.host)
     finally:
         logger.info("stopping")
-        runtime.close()
-        if replicator is not None:
-            replicator.stop()
+        try:
+            runtime.close()
+        finally:
+            if replicator is not None:
+                replicator.stop()
     logger.info("stopped")
     return 0
