@@ -25,7 +25,8 @@ RUN pip install --no-deps . \
 
 USER 10001
 VOLUME ["/data"]
-# HTTP mode only (when SLACK_APP_TOKEN is not set): POST /slack/events, GET /healthz.
+# HTTP mode only (when SLACK_APP_TOKEN is not set): POST /slack/events, GET /healthz, GET /metrics.
+# With SMSBATCH_REPLICA_URL the app replicates /data/smsbatch.db with the bundled litestream.
 EXPOSE 3000
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.health import MAX_HEARTBEAT_AGE
+from bot.cli.metrics import StoreCollector, build_registry, exposition, serve_metrics
+from bot.cli.replicate import Replicator
 from bot.config import Settings, load_settings
 from bot.eapi.client import EapiClient, create_client
 from bot.errors import ConfigError
@@ -65,6 +68,8 @@ class Runtime:
     services: Services
     app: App
     planner: PoolPlanner
+    collector: StoreCollector
+    registry: CollectorRegistry
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """`/healthz`: what `smsbatch-bot health --json` prints, plus whether it is simulated."""
@@ -134,20 +139,29 @@ def build(settings: Settings) -> Runtime:
         raise ConfigError(
             [f"Slack did not accept the bot token at {settings.slack_api_url}: {exc}"]
         ) from None
-    return Runtime(settings, store, eapi, sender, services, app, planner)
+    collector = StoreCollector(store)
+    registry = build_registry(collector, eapi.request_seconds, client.api_errors)
+    return Runtime(settings, store, eapi, sender, services, app, planner, collector, registry)
 
 
 def _serve_http(runtime: Runtime, host: str) -> None:
     from waitress import create_server  # local: Socket Mode does not need it
 
     server = create_server(
-        SlackWsgi(runtime.app, runtime.health, push=runtime.push_routes()),
+        SlackWsgi(
+            runtime.app,
+            runtime.health,
+            push=runtime.push_routes(),
+            metrics=exposition(runtime.registry),
+        ),
         host=host,
         port=runtime.settings.port,
         threads=8,
     )
     logger.info(
-        "HTTP mode: POST /slack/events and GET /healthz on %s:%s", host, server.effective_port
+        "HTTP mode: POST /slack/events, GET /healthz and GET /metrics on %s:%s",
+        host,
+        server.effective_port,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -161,11 +175,15 @@ def _serve_http(runtime: Runtime, host: str) -> None:
         server.close()
 
 
-def _serve_socket_mode(runtime: Runtime) -> None:
+def _serve_socket_mode(runtime: Runtime, host: str) -> None:
     token = runtime.settings.slack_app_token
     assert token is not None  # socket_mode means it is set
     handler = SocketModeHandler(runtime.app, app_token=token.reveal())
     stopping = threading.Event()
+    port = runtime.settings.metrics_port
+    metrics = None if port is None else serve_metrics(runtime.registry, port, host)
+    if metrics is not None:
+        logger.info("Socket Mode: Prometheus metrics on %s:%s", host, metrics.server_port)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -178,6 +196,9 @@ def _serve_socket_mode(runtime: Runtime) -> None:
             pass
     finally:
         handler.close()  # type: ignore[no-untyped-call]
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
 
 
 def _connect(handler: SocketModeHandler, api_url: str) -> None:
@@ -204,16 +225,28 @@ def run(args: argparse.Namespace) -> int:
     settings.require_slack()
     configure_logging(settings)
     runtime = build(settings)
-    runtime.sender.start()
-    if runtime.eapi.simulated:
-        logger.warning("EAPI_URL=simulator: nothing is sent; every card says so")
+    replicator = None
     try:
+        runtime.sender.start()  # refuses a database restored without the safety step
+        # Replication starts once the database is known to be this machine's (Litestream
+        # catches up on what was written before) and stops after it is closed: the last
+        # writes (the lease given up) reach the replica too.
+        if settings.replica_url is not None:
+            replicator = Replicator(settings.db_path, settings.replica_url)
+            runtime.collector.replicator = replicator
+            replicator.start()
+        if runtime.eapi.simulated:
+            logger.warning("EAPI_URL=simulator: nothing is sent; every card says so")
         if settings.socket_mode:
-            _serve_socket_mode(runtime)
+            _serve_socket_mode(runtime, args.host)
         else:
             _serve_http(runtime, args.host)
     finally:
         logger.info("stopping")
-        runtime.close()
+        try:
+            runtime.close()
+        finally:
+            if replicator is not None:
+                replicator.stop()
     logger.info("stopped")
     return 0

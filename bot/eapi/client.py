@@ -25,6 +25,7 @@ import requests
 
 from bot.config import Secret, Settings
 from bot.eapi.batchcsv import PER_ROW_COLUMNS, BatchRow, send_batch_params
+from bot.eapi.metrics import endpoint_of, request_histogram
 from bot.errors import ConfigError, EapiError, EapiResponseError
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ class EapiClient:
         self._one_at_a_time = threading.Lock()
         self.simulated = False
         self._simulator: SimulatorServer | None = None
+        self.request_seconds = request_histogram()  # served by the app's /metrics
 
     def __repr__(self) -> str:
         return (
@@ -218,13 +220,18 @@ class EapiClient:
 
     def _post(self, path: str, body: bytes) -> requests.Response:
         """POST a form; requests' own errors propagate (their text holds no body, so no secret)."""
-        return self._session.post(
-            self.base_url + path,
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            timeout=(self.connect_timeout, self.read_timeout),
-            allow_redirects=False,  # a redirected POST could be resent as GET with credentials
-        )
+        started = time.perf_counter()
+        try:
+            return self._session.post(
+                self.base_url + path,
+                data=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,  # a redirected POST could be resent as GET with credentials
+            )
+        finally:
+            seconds = time.perf_counter() - started
+            self.request_seconds.labels(endpoint=endpoint_of(path)).observe(seconds)
 
     def _redact(self, text: str) -> str:
         secret = self._password.reveal()

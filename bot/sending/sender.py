@@ -52,6 +52,7 @@ from bot.sending.steps import (
     plan_problem,
 )
 from bot.store.db import Store, Tx
+from bot.store.home import check_home, record_home
 from bot.store.lease import default_owner, holder_is_gone
 from bot.store.records import BatchHeader, ChunkRecord
 
@@ -141,9 +142,14 @@ class Sender:
     # The thread
 
     def start(self) -> None:
-        """Start the worker thread (and its lease keeper); returns at once."""
+        """Start the worker thread (and its lease keeper); returns at once.
+
+        Raises `NotSafeToSend` (a StoreError) for a database restored or copied here without
+        `smsbatch-bot restore`'s safety step (bot.store.home).
+        """
         if self._thread is not None:
             raise RuntimeError("this sender was started already")
+        check_home(self.store)
         self._thread = threading.Thread(target=self._run, name="smsbatch-sender", daemon=True)
         self._keeper = threading.Thread(target=self._keep, name="smsbatch-lease", daemon=True)
         self._thread.start()
@@ -159,6 +165,8 @@ class Sender:
         if self._holding and not (self._thread is not None and self._thread.is_alive()):
             self.store.release_lease(self.owner, self.clock())
             self._holding = False
+        if self._thread is not None:
+            record_home(self.store)  # the marker's high-water marks, for the restore guard
 
     def wake(self) -> None:
         """A batch was approved: stop waiting and look at the queue now."""

@@ -1,5 +1,6 @@
-"""Durable state: every SQL statement (`db.Store`), schema migrations, the hash-chained audit log,
-typed records read from rows, and the sender's lease.
+"""Durable state: every SQL statement (`db.Store`, and per area `restores`, `home`, `stats`),
+schema migrations, the hash-chained audit log, typed records read from rows, the sender's lease,
+and the restore guard's marker file (`home`).
 
 May import the ground floor and `bot.intake` (plan summaries are stored as columns).
 """

@@ -62,6 +62,7 @@ class AuditEvent(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
     PAYLOAD_MISMATCH = "payload_mismatch"
     UPLOAD_REFUSED = "upload_refused"
+    RESTORED = "restored"
 
 
 @dataclass(frozen=True, slots=True)

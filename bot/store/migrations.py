@@ -279,6 +279,41 @@ def _batch_summaries(db: Database) -> None:
             db.execute(sql, [*values.values(), batch_id])
 
 
+_SCHEMA_8 = (
+    # Which database this file is: a token drawn when the app first claims the file on a
+    # machine (NULL until then, and on databases made before this migration). The same token
+    # sits in a marker file beside the database (bot.store.home); a database that arrives
+    # without its marker was restored or copied from elsewhere, and the sender refuses it
+    # until `smsbatch-bot restore` has made it safe.
+    """
+    CREATE TABLE db_home (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        token TEXT NOT NULL,
+        claimed_at REAL NOT NULL
+    )
+    """,
+    # One row per restore that went through the safety step (bot.store.restores).
+    """
+    CREATE TABLE restores (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        restored_at REAL NOT NULL,
+        source TEXT NOT NULL,
+        stop_dup_seq_before INTEGER NOT NULL,
+        stop_dup_seq_after INTEGER NOT NULL,
+        unknown_chunks INTEGER NOT NULL,
+        unknown_batches INTEGER NOT NULL,
+        cancelled_batches INTEGER NOT NULL
+    )
+    """,
+)
+
+
+@migrations(name="0008_restores")
+def _restores(db: Database) -> None:
+    """db_home (which file this is, for the restore guard) and restores (each safety step)."""
+    _execute_all(db, _SCHEMA_8)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations in one write transaction; return the names applied."""
     conn: Any = db.conn

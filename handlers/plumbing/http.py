@@ -1,7 +1,8 @@
-"""HTTP mode: a tiny WSGI app in front of Bolt's handler, adding `GET /healthz` and BulkSMS pushes.
+"""HTTP mode: a WSGI app in front of Bolt's handler, adding `/healthz`, `/metrics` and pushes.
 
 Everything Slack sends arrives at `POST /slack/events`, where Bolt verifies the signature and
-its age; `/healthz` answers JSON about the database and the sender, nothing secret. With a push
+its age; `/healthz` answers JSON about the database and the sender, nothing secret; `/metrics`
+the Prometheus text format (counts and ages only, nothing secret). With a push
 secret, `GET /eapi/push/<kind>` takes what BulkSMS pushes (delivery reports, replies): a
 missing or wrong `pass` is answered 403 and reaches no handler; an accepted push is answered
 200 with a non-empty body (BulkSMS repeats a push whose answer is empty or not 200).
@@ -32,6 +33,9 @@ PUSH_PREFIX = "/eapi/push/"
 MAX_PUSH_QUERY = 8192  # characters: a pushed reply is one SMS, a report a few fields
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
+Metrics = Callable[[], tuple[bytes, str]]
+"""One Prometheus scrape: the exposition text and its content type (bot.cli.metrics)."""
+METRICS_PATH = "/metrics"
 PushHandler = Callable[[Mapping[str, str]], None]
 """Applies one push (its query parameters, `pass` removed); raises `ValueError` when malformed."""
 
@@ -47,10 +51,18 @@ class PushRoutes:
 class SlackWsgi:
     """Routes `/healthz` and pushes to their handlers, everything else to Bolt's WSGI handler."""
 
-    def __init__(self, app: App, health: Health, *, push: PushRoutes | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        health: Health,
+        *,
+        push: PushRoutes | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
         self._health = health
         self._push = push
+        self._metrics = metrics
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
@@ -61,6 +73,9 @@ class SlackWsgi:
             body = json.dumps(report, default=str).encode()
             status = "200 OK" if healthy else "503 Service Unavailable"
             return _answer(start_response, status, body, "application/json")
+        if path == METRICS_PATH and reading and self._metrics is not None:
+            body, kind = self._metrics()
+            return _answer(start_response, "200 OK", body, kind)
         if self._push is not None and path.startswith(PUSH_PREFIX) and reading:
             return self._serve_push(path[len(PUSH_PREFIX) :], environ, start_response)
         return self._slack(environ, start_response)

@@ -16,6 +16,7 @@ from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handl
 from bot.config import Settings
 from handlers.builders.blockcheck import check_message, check_view
 from handlers.builders.blocks import SlackMessage
+from handlers.plumbing.slackmetrics import CountingWebClient
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +24,13 @@ TIMEOUT_SECONDS = 15
 RATE_LIMIT_RETRIES = 3
 
 
-def make_web_client(settings: Settings) -> WebClient:
-    """A WebClient for the bot token at SLACK_API_URL, retrying 429s after Retry-After."""
+def make_web_client(settings: Settings) -> CountingWebClient:
+    """A WebClient for the bot token at SLACK_API_URL, retrying 429s after Retry-After, and
+    counting failed calls for /metrics."""
     if settings.slack_bot_token is None:
         raise ValueError("make_web_client needs SLACK_BOT_TOKEN; call settings.require_slack()")
     handlers = [*default_retry_handlers(), RateLimitErrorRetryHandler(RATE_LIMIT_RETRIES)]
-    return WebClient(
+    return CountingWebClient(
         token=settings.slack_bot_token.reveal(),
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
