@@ -37,6 +37,7 @@ __all__ = [
     "EapiAnswer",
     "EapiClient",
     "Outcome",
+    "RawReply",
     "SubmitResult",
     "classify",
     "create_client",
@@ -141,6 +142,16 @@ class SubmitResult:
     def status_code(self) -> int | None:
         """The EAPI status code, when it answered one."""
         return None if self.answer is None else self.answer.status_code
+
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """What one POST came back with: the HTTP status and body, or why there was none."""
+
+    http_status: int | None
+    text: str | None
+    error: str | None  # e.g. "timed out after 120 s"; never holds a secret
+    duration_seconds: float
 
 
 def _seconds(value: float) -> str:
@@ -272,6 +283,19 @@ class EapiClient:
             duration,
         )
         return SubmitResult(outcome, status, answer, None, duration)
+
+    def post_form(self, path: str, params: Mapping[str, str]) -> RawReply:
+        """POST any EAPI call through the one lock and session; never raises for the network."""
+        body = self._body(params)
+        started = self._clock()
+        try:
+            with self._one_at_a_time:
+                response = self._post(path, body)
+        except requests.RequestException as exc:
+            error = self._redact(self._failure(exc))
+            return RawReply(None, None, error, self._clock() - started)
+        text = self._redact(_decode(response.content))
+        return RawReply(response.status_code, text, None, self._clock() - started)
 
     def get_credits(self) -> Decimal:
         """The account's credit balance; raises EapiError (without any secret) otherwise.
