@@ -21,19 +21,27 @@ from typing import Any
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
 from bot.eapi.client import BatchRow, send_batch_params
-from bot.eapi.reports import row_references
+from bot.eapi.reports import report_meaning, row_references
 from bot.errors import IntakeError, TransitionRefused
 from bot.intake.plan import IntakeLimits, validate_options
 from bot.intake.planner import PlannedBatch, Planner, plan_in_process
 from bot.intake.pricing import PriceTable
 from bot.intake.summary import PlanSummary
-from bot.model import BatchState, Message, Progress, ProgressKind, SendOptions
+from bot.model import (
+    BatchState,
+    DeliveryCounts,
+    DeliveryState,
+    Message,
+    Progress,
+    ProgressKind,
+    SendOptions,
+)
 from bot.sending.notify import Notifier
 from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
-from bot.store.reports import Recipient, add_recipients
+from bot.store.reports import DeliveryStore, Recipient, add_recipients
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -86,6 +94,7 @@ class BatchService:
         self._clock = clock
         self.simulated = simulated
         self._planner = planner
+        self.deliveries = DeliveryStore(store)
 
     # Slack-side de-duplication
 
@@ -435,6 +444,23 @@ class BatchService:
         rejected = self.store.rejected_rows(batch_id)  # without decoding the plan
         rows = ([r.line, r.column, r.reason, r.value] for r in rejected)
         return csv_text(("line", "column", "reason", "value"), rows).encode("utf-8-sig")
+
+    # Delivery reports
+
+    def delivery_counts(self, batch_id: int) -> DeliveryCounts | None:
+        """The batch's delivery counts once any report has arrived; else None."""
+        if not self.deliveries.has_reports(batch_id):
+            return None
+        return self.deliveries.delivery_counts(batch_id)
+
+    def failures_csv(self, batch_id: int) -> tuple[int, bytes]:
+        """The failed messages as CSV (line, number, code, meaning) and how many there are."""
+        failed = [m for m in self.deliveries.messages(batch_id) if m.state is DeliveryState.FAILED]
+        rows = (
+            [m.line, m.msisdn, m.status_code, report_meaning(m.status_code or 0)] for m in failed
+        )
+        header = ("line", "number", "code", "meaning")
+        return len(failed), csv_text(header, rows).encode("utf-8-sig")
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -33,6 +33,7 @@ from bot.errors import ConfigError
 from bot.intake.planner import PoolPlanner
 from bot.intake.pricing import PriceTable
 from bot.logs import configure_logging
+from bot.sending.reports import PushReceiver, ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
@@ -82,7 +83,9 @@ class Runtime:
         secret = self.settings.push_secret
         if secret is None:
             return None
-        handlers: dict[str, PushHandler] = {}
+        handlers: dict[str, PushHandler] = {
+            "report": PushReceiver(self.store, self.services.notifier),
+        }
         return PushRoutes(secret.reveal(), handlers)
 
     def close(self) -> None:
@@ -104,6 +107,7 @@ def build(settings: Settings) -> Runtime:
     slack = SlackSide(settings, client, balance=eapi.get_credits)
     prices = PriceTable.load(settings.prices_path)
     planner = PoolPlanner()  # its worker starts now, while auth.test runs
+    reports = ReportPoller(store, eapi, slack.notifier, settings.report_delays)
     sender = Sender(
         store,
         eapi,
@@ -112,6 +116,7 @@ def build(settings: Settings) -> Runtime:
         dedup_window_seconds=settings.dedup_window_seconds,
         pending_ttl_seconds=settings.pending_ttl_seconds,
         plan_digest=planner.digest,
+        side_tasks=[reports],
     )
     service = BatchService(
         store,

@@ -46,7 +46,7 @@ def following_step(
 ) -> tuple[int, float | None]:
     """The step and time after a fetch at `schedule.step`; None when that was the last."""
     passed = sum(1 for delay in delays if schedule.base_at + delay <= now)
-    step = max(schedule.step + 1, passed - 1) if passed else schedule.step + 1
+    step = max(schedule.step + 1, passed)  # this fetch stands for every delay already passed
     if step >= len(delays):
         return step, None
     return step, max(now, schedule.base_at + delays[step])
