@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+import requests
 
 from bot.eapi.batchcsv import BatchRow, send_batch_params
 from bot.eapi.reports import (
@@ -17,6 +25,8 @@ from bot.eapi.simulator.delivery import DeliveryModel, parse_mix
 from bot.eapi.simulator.state import Delivery
 from bot.model import Dca, DeliveryState, SendOptions
 from tests.eapi_fixtures import SIM_PASSWORD, client_for, running_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -167,3 +177,53 @@ def test_simulator_timeout_on_get_report_is_a_failed_fetch() -> None:
         fetch = fetch_report(client, 4712345001)
         assert fetch.rows is None and fetch.error is not None and "timed out" in fetch.error
         client.close()
+
+
+def test_simulator_command_takes_a_mix_a_time_scale_and_a_report_script(tmp_path: Path) -> None:
+    """`simulator --delivery-mix delivered=1 --time-scale 1000 --report-script 40` does so."""
+    command = [sys.executable, "-m", "bot", "simulator", "--port", "0"]
+    options = ["--delivery-mix", "delivered=1", "--time-scale", "1000", "--report-script", "40"]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [*command, *options], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[4]
+        session = requests.Session()
+        form = {"username": "u", "password": "p"}
+        data = 'msisdn,message\n"447700900001","a"\n"447700900002","b"'
+        sent = session.post(url + "/submission/send_batch/1/1.0", data={**form, "batch_data": data})
+        batch_id = sent.text.strip().split("|")[2]
+        report = {**form, "batch_id": batch_id}
+        first = session.post(url + GET_REPORT_PATH, data=report, timeout=5).text
+        time.sleep(0.3)  # 300 simulated seconds: every path has ended
+        second = session.post(url + GET_REPORT_PATH, data=report, timeout=5).text
+        session.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert first.startswith("40|")
+    assert second == "0|Returns to follow\n\n447700900001|11\n447700900002|11\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--delivery-mix", "lost=1"], "'lost' is not one of"), (["--time-scale", "0"], "above 0")],
+)
+def test_simulator_command_refuses_a_bad_mix_or_scale(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """A wrong delivery mix or time scale ends with exit 2 and a reason, not a traceback."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "simulator", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
