@@ -1,0 +1,165 @@
+"""Delivery reports end to end: the real app, a fake Slack, the simulator over HTTP (fast time)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+from bot.cli.main import main
+from bot.eapi.reports import delivery_state, parse_report
+from bot.eapi.simulator.delivery import DeliveryModel, parse_mix
+from bot.eapi.simulator.pusher import ReportPusher
+from bot.model import DeliveryState
+from bot.sending.reports import PushReceiver
+from handlers.builders import ids
+from handlers.plumbing.http import PushRoutes, SlackWsgi
+from tests.slack_harness import APPROVER, Harness, running_harness
+from tests.test_handlers_approval import approve_value
+
+ROWS = 12
+PASTE = "msisdn,message\n" + "\n".join(f"4479111234{i:02d},Hello {i}" for i in range(ROWS))
+SUMMARY = re.compile(
+    r"Batch 1 delivery: (\d+) delivered, (\d+) failed, (\d+) pending(?:, (\d+) unknown)?"
+)
+PUSH_SECRET = "push-secret-Kd82"
+
+
+def _approve(h: Harness) -> None:
+    h.command(PASTE)
+    card = h.wait_card()
+    assert h.click(ids.APPROVE, approve_value(card), APPROVER, card).status == 200
+
+
+def _texts(h: Harness) -> list[str]:
+    return [str(r.body.get("text")) for r in h.fake.calls("chat.postMessage") if not r.blocks()]
+
+
+def _final_summary(h: Harness) -> str:
+    def final() -> list[str]:
+        return [t for t in _texts(h) if SUMMARY.match(t) and "final" in t]
+
+    found = h.fake.wait_for(final, what="the final delivery summary", timeout=30)
+    assert found, "no final delivery summary in the thread"
+    return str(found[0])
+
+
+def _report_json(h: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    monkeypatch.setenv("SMSBATCH_DB", str(h.settings.db_path))
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    assert main(["report", "1", "--format", "json"]) == 0
+    monkeypatch.undo()
+    result: dict[str, Any] = json.loads(out.getvalue())
+    return result
+
+
+def _expected_state(code: int) -> str:
+    state = delivery_state(code)
+    return (DeliveryState.UNKNOWN if state is DeliveryState.PENDING else state).value
+
+
+@pytest.fixture
+def polled(tmp_path: Path) -> Iterator[Harness]:
+    """The app polling at 0.5, 1 and 2 s; the simulator running 100 times faster than time."""
+    model = DeliveryModel(parse_mix("delivered=5,failed=3,transient=2,pending=1"), 100)
+    options = {"delivery": model, "seed": 7}
+    with running_harness(tmp_path, sim_options=options, SMSBATCH_REPORT_DELAYS="0.5,1,2") as h:
+        yield h
+
+
+def test_polled_reports_reach_the_thread_the_command_line_and_the_failures_csv(
+    polled: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approve → final summary in the thread → report JSON agrees with the simulator →
+    the failures CSV lists exactly the failed ones; the card and /smsbatch report agree."""
+    h = polled
+    _approve(h)
+    summary = _final_summary(h)
+    report = _report_json(h, monkeypatch, tmp_path)
+    counts = report["counts"]
+    match = SUMMARY.match(summary)
+    assert match is not None
+    told = [int(g or 0) for g in match.groups()]
+    assert told == [counts["delivered"], counts["failed"], counts["pending"], counts["unknown"]]
+    assert sum(told) == ROWS and counts["pending"] == 0
+    fetches = [r for r in h.sim.requests if r.path.endswith("/get_report/2/2.0")]
+    assert 1 <= len(fetches) <= 3 and h.sim.max_in_flight == 1  # none after all are final
+    last = parse_report(fetches[-1].answer or "")
+    assert last.rows is not None
+    decided = {row.msisdn: row.status_code for row in last.rows}
+    for message in report["messages"]:
+        assert message["status_code"] == decided[message["msisdn"]]
+        assert message["state"] == _expected_state(decided[message["msisdn"]])
+    failed = {(m["line"], m["msisdn"], m["status_code"]) for m in report["messages"]}
+    failed = {f for f in failed if _expected_state(f[2]) == "failed"}
+    uploads = [data for data in h.fake.uploads.values() if b"line,number,code,meaning" in data]
+    if failed:
+        [data] = uploads
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
+        assert {(int(r[0]), r[1], int(r[2])) for r in rows} == failed
+    else:
+        assert uploads == []
+    updates = [json.dumps(r.blocks()) for r in h.fake.calls("chat.update")]
+    assert any("*Delivery:*" in u for u in updates)
+    h.command("report 1")
+    answer = h.fake.wait_for(
+        lambda: [r for r in h.responses() if "delivery:" in str(r.body.get("text"))],
+        what="the /smsbatch report answer",
+    )
+    assert answer and str(answer[0].body["text"]).startswith(summary.split(" —")[0])
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output clean."""
+
+
+@pytest.fixture
+def pushed(tmp_path: Path) -> Iterator[tuple[Harness, WSGIServer]]:
+    """The app with push routes behind a real HTTP server; polling too late to matter."""
+    with running_harness(tmp_path, SMSBATCH_REPORT_DELAYS="3600,7200") as h:
+        routes = PushRoutes(PUSH_SECRET, {"report": PushReceiver(h.store, h.services.notifier)})
+        server = make_server(
+            "127.0.0.1", 0, SlackWsgi(h.app, lambda: (True, {}), push=routes), handler_class=_Quiet
+        )
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        try:
+            yield h, server
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_pushed_reports_alone_reach_the_thread_with_repeats_changing_nothing(
+    pushed: tuple[Harness, WSGIServer],
+) -> None:
+    """No get_report at all: the simulator pushes (each report twice) and the thread is told."""
+    h, server = pushed
+    h.sim.state.delivery = DeliveryModel(parse_mix("delivered=3,failed=1"), 1000)
+    url = f"http://127.0.0.1:{server.server_port}/eapi/push/report?pass={PUSH_SECRET}"
+    pusher = ReportPusher(h.sim.state, url, interval=0.05, repeat=True).start()
+    try:
+        _approve(h)
+        summary = _final_summary(h)
+    finally:
+        pusher.stop()
+    assert not [r for r in h.sim.requests if r.path.endswith("/get_report/2/2.0")]
+    assert pusher.refused == 0 and pusher.pushed >= 2 * ROWS
+    eapi_batch = h.sim.processed[0].batch_id
+    final = h.sim.report_codes(eapi_batch)
+    delivered = sum(1 for c in final if c == 11)
+    assert summary.startswith(f"Batch 1 delivery: {delivered} delivered, {ROWS - delivered} failed")
+    # Each report came twice; only the first of each pair changed anything (and was audited).
+    pushed_entries = [e for e in h.store.audit_entries(1) if e.event == "report_pushed"]
+    assert len(pushed_entries) == pusher.pushed // 2
