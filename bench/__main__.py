@@ -2,7 +2,8 @@
 
 Result is PASS or FAIL for a figure with a target from issues 3-5 and 10, blank for a figure
 shown for context. Rows are printed as each suite finishes (intake, sender, ack, reports: about
-4 minutes in all on the 2-core machine). The exit code is 0 whatever the results: the table is the report.
+4 minutes in all on the 2-core machine). The exit code is 0 whatever the results: the table is
+the report.
 """
 
 from __future__ import annotations
