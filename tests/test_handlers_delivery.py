@@ -18,12 +18,16 @@ from bot.cli.main import main
 from bot.eapi.reports import delivery_state, parse_report
 from bot.eapi.simulator.delivery import DeliveryModel, parse_mix
 from bot.eapi.simulator.pusher import ReportPusher
-from bot.model import DeliveryState
+from bot.model import BatchState, DeliveryCounts, DeliveryState
 from bot.sending.reports import PushReceiver
-from handlers.builders import ids
+from handlers.builders import ids, wording
+from handlers.builders.blocks import CardContext, card
+from handlers.builders.wording import delivery_summary
+from handlers.listeners.commands import Kind, parse_command
 from handlers.plumbing.http import PushRoutes, SlackWsgi
 from tests.slack_harness import APPROVER, Harness, running_harness
 from tests.test_handlers_approval import approve_value
+from tests.test_handlers_blocks import make_view
 
 ROWS = 12
 PASTE = "msisdn,message\n" + "\n".join(f"4479111234{i:02d},Hello {i}" for i in range(ROWS))
@@ -163,3 +167,53 @@ def test_pushed_reports_alone_reach_the_thread_with_repeats_changing_nothing(
     # Each report came twice; only the first of each pair changed anything (and was audited).
     pushed_entries = [e for e in h.store.audit_entries(1) if e.event == "report_pushed"]
     assert len(pushed_entries) == pusher.pushed // 2
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "batch_id"),
+    [("report 12", Kind.REPORT, 12), ("REPORT #7", Kind.REPORT, 7), ("report", Kind.BAD_ID, None)],
+)
+def test_report_needs_a_batch_number(text: str, kind: Kind, batch_id: int | None) -> None:
+    """`/smsbatch report BATCH` is its own subcommand; without a number it is refused."""
+    parsed = parse_command(text)
+    assert (parsed.kind, parsed.batch_id) == (kind, batch_id)
+
+
+def test_the_summary_states_every_count_as_digits() -> None:
+    """Thousands are grouped; unknown appears only when there are any; final says so."""
+    counts = DeliveryCounts(delivered=3912, failed=41, pending=47)
+    assert delivery_summary(12, counts, False, False) == (
+        "Batch 12 delivery: 3,912 delivered, 41 failed, 47 pending"
+    )
+    done = DeliveryCounts(delivered=3, failed=1, unknown=2)
+    assert delivery_summary(12, done, True, False) == (
+        "Batch 12 delivery: 3 delivered, 1 failed, 0 pending, 2 unknown"
+        " — final (unknown: no report came in time)"
+    )
+    assert "no delivery report has arrived yet" in delivery_summary(12, None, False, False)
+
+
+def test_the_card_shows_the_counts_once_reports_arrived() -> None:
+    """A sent batch's card gets a Delivery line from its counts; without counts it has none."""
+    view = make_view("msisdn,message\n447700900001,hi", state=BatchState.SENT)
+    with_counts = card(view, CardContext(delivery=DeliveryCounts(delivered=1)))
+    assert "*Delivery:* 1 delivered, 0 failed, 0 pending" in json.dumps(with_counts.blocks)
+    assert "Delivery:" not in json.dumps(card(view, CardContext()).blocks)
+
+
+def test_report_command_keeps_other_channels_counts_private(tmp_path: Path) -> None:
+    """Asked from another channel the counts are not given; before any report it says so."""
+    with running_harness(tmp_path) as h:
+        _approve(h)
+        h.fake.wait_for(lambda: h.sim.processed, what="the submission")
+        h.command("report 1", channel="C0OTHER")
+        h.command("report 1")
+        elsewhere = wording.elsewhere(1)
+
+        def answers() -> list[str]:
+            texts = [str(r.body.get("text")) for r in h.responses()]
+            return [t for t in texts if t == elsewhere or t.startswith("Batch 1 delivery")]
+
+        texts = h.fake.wait_for(lambda: answers() if len(answers()) >= 2 else None, what="both")
+    assert elsewhere in texts
+    assert any(t.startswith("Batch 1 delivery: no delivery report has arrived yet") for t in texts)
