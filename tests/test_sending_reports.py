@@ -140,7 +140,8 @@ def test_a_waiting_submission_goes_before_a_due_fetch(
 def test_a_failed_fetch_is_retried_later_and_marks_nothing(
     core: Core, sim: SimulatorServer, clock: FakeClock, fault: str
 ) -> None:
-    """A faulty get_report changes no message, is audited, and is tried again after a backoff."""
+    """A faulty get_report changes no message, is audited, lets a waiting submission go first,
+    and is tried again after a backoff."""
     client = client_for(sim, read_timeout=0.3)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(5))
@@ -153,6 +154,11 @@ def test_a_failed_fetch_is_retried_later_and_marks_nothing(
     assert sender.next_due is not None and sender.next_due >= clock() + 30
     failed = [e for e in core.store.audit_entries(batch_id) if e.event == "report_fetch_failed"]
     assert len(failed) == 1
+    core.approved(csv_rows(2))  # a submission waiting now goes at once
+    assert sender.run_once() and sim.requests[-1].path.endswith("/send_batch/1/1.0")
+    while sender.run_once():  # finish it; the failed fetch is not due yet
+        pass
+    assert len(_report_requests(sim)) == 1
     clock.advance(31)
     assert sender.run_once()
     assert DeliveryStore(core.store).delivery_counts(batch_id).pending < 5

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 GET_REPORT_PATH = "/status_reports/get_report/2/2.0"
 OPTIONAL_FIELDS = ("source_id",)  # asked for, and read back in this order
 SOURCE_ID_MAX = 20
+# A report is never urgent: a slow answer is given up sooner than a submission's (and asked
+# again later), so a waiting submission is held up by at most this long.
+REPORT_READ_TIMEOUT = 30.0
 _HEADERS = ("returns to follow", "results to follow")
 _QUOTE_LIMIT = 200
 
@@ -152,7 +155,7 @@ def parse_report(text: str, fields: Sequence[str] = OPTIONAL_FIELDS) -> ReportFe
 def fetch_report(client: EapiClient, eapi_batch_id: int) -> ReportFetch:
     """Ask for one submission's report through the client's one connection; never raises."""
     params = {"batch_id": str(eapi_batch_id), "optional_fields": ",".join(OPTIONAL_FIELDS)}
-    reply = client.post_form(GET_REPORT_PATH, params)
+    reply = client.post_form(GET_REPORT_PATH, params, read_timeout=REPORT_READ_TIMEOUT)
     if reply.text is None or reply.http_status is None:
         error = reply.error or "no answer"
         return ReportFetch(None, error, error, duration_seconds=reply.duration_seconds)
