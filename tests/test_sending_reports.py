@@ -257,3 +257,21 @@ def test_unknown_from_status_70_may_still_become_delivered(
     receive(push | {"status": "11"})
     assert _states(core.store, batch_id)[0][1] is DeliveryState.DELIVERED
     client.close()
+
+
+def test_a_push_for_a_batch_without_records_announces_nothing(
+    core: Core, sim: SimulatorServer, clock: FakeClock
+) -> None:
+    """A batch approved before reports were kept has no rows: a push changes and tells nothing."""
+    client = client_for(sim)
+    sender, _ = _sender(core, client, clock)
+    batch_id = core.approved(csv_rows(1))
+    _drive(sender, clock, until=clock())
+    [chunk] = core.store.chunks(batch_id)
+    with core.store.write() as tx:  # as an older version left it: no message rows
+        tx._run("DELETE FROM report_messages WHERE batch_id = ?", [batch_id])
+    notifier = RecordingNotifier()
+    receive = PushReceiver(core.store, notifier, clock=clock)
+    receive({"msisdn": "447400100000", "batch_id": str(chunk.eapi_batch_id), "status": "11"})
+    assert notifier.events == []
+    client.close()

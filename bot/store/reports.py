@@ -372,6 +372,8 @@ class DeliveryStore:
     ) -> DeliveryNews:
         """The batch's counts, and whether the thread should be told (first reports, or final)."""
         counts = _counts(tx._conn, batch_id)
+        if not counts.total:  # approved before reports were kept: nothing to tell
+            return DeliveryNews(batch_id, counts, False, False, changed)
         row = tx._one(
             "SELECT state, delivery_first_at, delivery_final_at FROM batches WHERE id = ?",
             [batch_id],
