@@ -106,13 +106,16 @@ def test_polled_reports_reach_the_thread_the_command_line_and_the_failures_csv(
         assert message["state"] == _expected_state(decided[message["msisdn"]])
     failed = {(m["line"], m["msisdn"], m["status_code"]) for m in report["messages"]}
     failed = {f for f in failed if _expected_state(f[2]) == "failed"}
-    uploads = [data for data in h.fake.uploads.values() if b"line,number,code,meaning" in data]
-    if failed:
-        [data] = uploads
+
+    def uploads() -> list[bytes]:
+        return [data for data in h.fake.uploads.values() if b"line,number,code,meaning" in data]
+
+    if failed:  # the CSV follows the final summary
+        [data] = h.fake.wait_for(uploads, what="the failures CSV")
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
         assert {(int(r[0]), r[1], int(r[2])) for r in rows} == failed
     else:
-        assert uploads == []
+        assert uploads() == []
     updates = [json.dumps(r.blocks()) for r in h.fake.calls("chat.update")]
     assert any("*Delivery:*" in u for u in updates)
     h.command("report 1")
