@@ -190,8 +190,7 @@ def test_the_summary_states_every_count_as_digits() -> None:
     )
     done = DeliveryCounts(delivered=3, failed=1, unknown=2)
     assert delivery_summary(12, done, True, False) == (
-        "Batch 12 delivery: 3 delivered, 1 failed, 0 pending, 2 unknown"
-        " — final (unknown: no report came in time)"
+        "Batch 12 delivery: 3 delivered, 1 failed, 0 pending, 2 unknown — final"
     )
     assert "no delivery report has arrived yet" in delivery_summary(12, None, False, False)
 

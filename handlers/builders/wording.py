@@ -168,7 +168,7 @@ def delivery_summary(
         return f"Batch {batch_id} delivery: no delivery report has arrived yet."
     text = f"Batch {batch_id} delivery: {delivery_counts(counts)}"
     if final:
-        text += " — final" if not counts.unknown else " — final (unknown: no report came in time)"
+        text += " — final"
     return with_simulation(text, simulated)
 
 
