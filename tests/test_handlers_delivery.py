@@ -18,14 +18,18 @@ from bot.cli.main import main
 from bot.eapi.reports import delivery_state, parse_report
 from bot.eapi.simulator.delivery import DeliveryModel, parse_mix
 from bot.eapi.simulator.pusher import ReportPusher
+from bot.eapi.simulator.server import SimulatorServer
 from bot.model import BatchState, DeliveryCounts, DeliveryState
 from bot.sending.reports import PushReceiver
+from bot.service import BatchService
 from handlers.builders import ids, wording
 from handlers.builders.blocks import CardContext, card
 from handlers.builders.wording import delivery_summary
 from handlers.listeners.commands import Kind, parse_command
 from handlers.plumbing.http import PushRoutes, SlackWsgi
-from tests.slack_harness import APPROVER, Harness, running_harness
+from tests.eapi_fixtures import running_simulator
+from tests.fake_slack import FakeSlack, running_fake_slack
+from tests.slack_harness import APPROVER, Harness, _build, make_settings, running_harness
 from tests.test_handlers_approval import approve_value
 from tests.test_handlers_blocks import make_view
 
@@ -44,7 +48,7 @@ def _approve(h: Harness) -> None:
 
 
 def _texts(h: Harness) -> list[str]:
-    return [str(r.body.get("text")) for r in h.fake.calls("chat.postMessage") if not r.blocks()]
+    return _texts_of(h.fake)
 
 
 def _final_summary(h: Harness) -> str:
@@ -219,3 +223,47 @@ def test_report_command_keeps_other_channels_counts_private(tmp_path: Path) -> N
         texts = h.fake.wait_for(lambda: answers() if len(answers()) >= 2 else None, what="both")
     assert elsewhere in texts
     assert any(t.startswith("Batch 1 delivery: no delivery report has arrived yet") for t in texts)
+
+
+def _stop(h: Harness) -> None:
+    """Stop one app as `running_harness` does (the fakes keep running)."""
+    h.sender.stop()
+    h.services.close()
+    for client in h.clients:
+        client.close()
+    h.store.close()
+
+
+def test_a_restart_between_two_polls_resumes_the_schedule(tmp_path: Path) -> None:
+    """The first poll by one process, the second by the next: nothing fetched twice, the
+    thread told of the first reports once and of the final counts once."""
+    model = DeliveryModel(parse_mix("delivered=1,pending=1"), 100)
+    with running_fake_slack() as fake, running_simulator(delivery=model, seed=3) as sim:
+        db = tmp_path / "smsbatch.db"
+        settings = make_settings(fake, sim, db, SMSBATCH_REPORT_DELAYS="0.3,1.5")
+        first = _build(fake, sim, settings, BatchService, 0.05)
+        try:
+            _approve(first)
+            fake.wait_for(lambda: _report_fetches(sim), what="the first poll")
+        finally:
+            _stop(first)
+        assert len(_report_fetches(sim)) == 1
+        second = _build(fake, sim, settings, BatchService, 0.05)
+        try:
+            summary = _final_summary(second)
+        finally:
+            _stop(second)
+        assert fake.problems == []
+    assert len(_report_fetches(sim)) == 2
+    told = [t for t in _texts_of(fake) if SUMMARY.match(t)]
+    assert len(told) == 2 and told[-1] == summary and "final" not in told[0]
+    match = SUMMARY.match(summary)
+    assert match is not None and match.group(3) == "0" and int(match.group(4) or 0) > 0
+
+
+def _report_fetches(sim: SimulatorServer) -> list[object]:
+    return [r for r in sim.requests if r.path.endswith("/get_report/2/2.0")]
+
+
+def _texts_of(fake: FakeSlack) -> list[str]:
+    return [str(r.body.get("text")) for r in fake.calls("chat.postMessage") if not r.blocks()]
