@@ -275,3 +275,23 @@ def test_a_push_for_a_batch_without_records_announces_nothing(
     receive({"msisdn": "447400100000", "batch_id": str(chunk.eapi_batch_id), "status": "11"})
     assert notifier.events == []
     client.close()
+
+
+def test_fetches_failing_a_day_after_the_last_delay_stop_and_leave_unknown(
+    core: Core, sim: SimulatorServer, clock: FakeClock
+) -> None:
+    """A refused login for days does not retry for ever: pending becomes unknown, audited."""
+    client = client_for(sim)
+    sender, _ = _sender(core, client, clock)
+    batch_id = core.approved(csv_rows(3))
+    _drive(sender, clock, until=clock())
+    sim.set_report_script(["23"] * 400)
+    clock.advance(DELAYS[-1] + 86_400 + 1)
+    _drive(sender, clock, until=clock() + 86_400)
+    counts = DeliveryStore(core.store).delivery_counts(batch_id)
+    assert counts.unknown == 3 and counts.delivered == 0
+    assert len(_report_requests(sim)) == 1
+    events = [e.event for e in core.store.audit_entries(batch_id)]
+    assert events.count(AuditEvent.REPORTS_CLOSED) == 1
+    assert sender.next_due is None or sender.next_due > clock() + 86_000
+    client.close()

@@ -8,7 +8,8 @@ its acceptance (or its scheduled send time); fetches missed while the app was do
 one by one: the next turn fetches once and moves on to the next delay still ahead. A fetch that
 gets nothing usable (40, an HTTP error, a timeout, garbage, an error status) is tried again after
 a backoff that doubles from 30 s to at most 15 min, without moving the schedule on; it never
-spins. After the last delay's fetch, every message still pending becomes unknown.
+spins. After the last delay's fetch, every message still pending becomes unknown; so it does
+when fetches still fail a day after the last delay (a refused login, say), and they stop.
 
 `PushReceiver` applies one pushed report (`GET /eapi/push/report`), idempotently: the same rules
 as polling, so push and polling together end in the same state as either alone.
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 900.0
+GIVE_UP_AFTER_SECONDS = 86_400.0  # fetches failing this long after the last delay: stop
 
 
 def first_step(delays: Sequence[float], base: float, now: float) -> tuple[int, float]:
@@ -123,8 +125,17 @@ class ReportPoller:
         fetch = self._fetch(self.client, schedule.eapi_batch_id)
         now = self.clock()
         if fetch.rows is None:
-            wait = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**schedule.failures)
             error = fetch.error or "no usable answer"
+            if now > schedule.base_at + self.delays[-1] + GIVE_UP_AFTER_SECONDS:
+                logger.warning(
+                    "get_report for batch_id %s still fails a day after the last delay (%s): "
+                    "its pending messages become unknown",
+                    schedule.eapi_batch_id,
+                    error,
+                )
+                self._tell(self.reports.give_up(schedule, error=error, now=now))
+                return
+            wait = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**schedule.failures)
             self.reports.record_failure(
                 schedule, error=error, status_line=fetch.status_line, now=now, retry_at=now + wait
             )
@@ -145,6 +156,9 @@ class ReportPoller:
             next_step=step,
             next_at=next_at,
         )
+        self._tell(news)
+
+    def _tell(self, news: DeliveryNews) -> None:
         if news.changed or news.announce:
             self.notifier.notify(delivery_progress(news))
 

@@ -250,11 +250,7 @@ class DeliveryStore:
             changed = self._apply(tx, schedule.batch_id, schedule.chunk_index, reports, now)
             closed = 0
             if next_at is None:
-                closed = tx._run(
-                    "UPDATE report_messages SET state = ?, updated_at = ? "
-                    "WHERE batch_id = ? AND chunk_index = ? AND state = ?",
-                    [_UNKNOWN, now, schedule.batch_id, schedule.chunk_index, _PENDING],
-                )
+                closed = self._close(tx, schedule, now)
             else:
                 next_at = self._sooner_if_final(tx, schedule, next_at)
             tx._run(
@@ -290,6 +286,29 @@ class DeliveryStore:
                 failures=schedule.failures + 1,
                 retry_in=round(retry_at - now, 3),
             )
+
+    def give_up(self, schedule: Schedule, *, error: str, now: float) -> DeliveryNews:
+        """No usable answer long after the last delay: stop, and pending becomes unknown."""
+        with self.store.write() as tx:
+            closed = self._close(tx, schedule, now)
+            tx._run(
+                "UPDATE report_schedules SET next_at = NULL, last_fetch_at = ?, last_error = ? "
+                "WHERE batch_id = ? AND chunk_index = ?",
+                [now, error, schedule.batch_id, schedule.chunk_index],
+            )
+            news = self._news(tx, schedule.batch_id, now, closed, any_report=False)
+            self._audit(
+                tx, AuditEvent.REPORTS_CLOSED, schedule, now, made_unknown=closed, error=error
+            )
+        return news
+
+    def _close(self, tx: Tx, schedule: Schedule, now: float) -> int:
+        """Every message of the submission still pending becomes unknown; returns how many."""
+        return tx._run(
+            "UPDATE report_messages SET state = ?, updated_at = ? "
+            "WHERE batch_id = ? AND chunk_index = ? AND state = ?",
+            [_UNKNOWN, now, schedule.batch_id, schedule.chunk_index, _PENDING],
+        )
 
     def record_push(self, eapi_batch_id: int, report: ReportRow, now: float) -> DeliveryNews | None:
         """Apply one pushed report; None when its batch_id is none of ours."""
