@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+import requests
 
 from bot.cli.main import main
 from bot.eapi.reports import delivery_state, parse_report
@@ -32,6 +36,7 @@ from tests.fake_slack import FakeSlack, running_fake_slack
 from tests.slack_harness import APPROVER, Harness, _build, make_settings, running_harness
 from tests.test_handlers_approval import approve_value
 from tests.test_handlers_blocks import make_view
+from tests.test_handlers_http_mode import base_env, free_port, wait_until_serving
 
 ROWS = 12
 PASTE = "msisdn,message\n" + "\n".join(f"4479111234{i:02d},Hello {i}" for i in range(ROWS))
@@ -267,3 +272,40 @@ def _report_fetches(sim: SimulatorServer) -> list[object]:
 
 def _texts_of(fake: FakeSlack) -> list[str]:
     return [str(r.body.get("text")) for r in fake.calls("chat.postMessage") if not r.blocks()]
+
+
+def test_the_real_app_in_http_mode_takes_report_pushes(tmp_path: Path) -> None:
+    """`python -m bot` with SMSBATCH_PUSH_SECRET: a wrong pass 403, a malformed push 400,
+    one for a batch_id none of ours 200 with a body (logged; BulkSMS stops repeating it)."""
+    with running_fake_slack() as fake:
+        port = free_port()
+        env = base_env(tmp_path) | {
+            "SLACK_BOT_TOKEN": fake.token,
+            "SLACK_SIGNING_SECRET": "push-test-signing",
+            "SLACK_API_URL": fake.api_url,
+            "PORT": str(port),
+            "EAPI_URL": "simulator",
+            "SMSBATCH_PUSH_SECRET": PUSH_SECRET,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}/eapi/push/report"
+        push = {"msisdn": "447700900001", "batch_id": "99", "status": "11"}
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}", process)
+            wrong = requests.get(url, params={**push, "pass": "nope"}, timeout=5)
+            bad = requests.get(url, params={**push, "status": "x", "pass": PUSH_SECRET}, timeout=5)
+            ours = requests.get(url, params={**push, "pass": PUSH_SECRET}, timeout=5)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=20)
+    assert wrong.status_code == 403
+    assert bad.status_code == 400 and "status must be digits" in bad.text
+    assert ours.status_code == 200 and ours.text.strip()
+    assert PUSH_SECRET not in output
