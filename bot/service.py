@@ -21,7 +21,7 @@ from typing import Any
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
 from bot.eapi.client import BatchRow, send_batch_params
-from bot.eapi.reports import report_meaning, row_references
+from bot.eapi.reports import NOT_SENT, report_meaning, row_references
 from bot.errors import IntakeError, TransitionRefused
 from bot.intake.plan import IntakeLimits, validate_options
 from bot.intake.planner import PlannedBatch, Planner, plan_in_process
@@ -457,7 +457,13 @@ class BatchService:
         """The failed messages as CSV (line, number, code, meaning) and how many there are."""
         failed = [m for m in self.deliveries.messages(batch_id) if m.state is DeliveryState.FAILED]
         rows = (
-            [m.line, m.msisdn, m.status_code, report_meaning(m.status_code or 0)] for m in failed
+            [
+                m.line,
+                m.msisdn,
+                m.status_code,
+                report_meaning(m.status_code) if m.status_code is not None else NOT_SENT,
+            ]
+            for m in failed
         )
         header = ("line", "number", "code", "meaning")
         return len(failed), csv_text(header, rows).encode("utf-8-sig")

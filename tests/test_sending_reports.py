@@ -295,3 +295,21 @@ def test_fetches_failing_a_day_after_the_last_delay_stop_and_leave_unknown(
     assert events.count(AuditEvent.REPORTS_CLOSED) == 1
     assert sender.next_due is None or sender.next_due > clock() + 86_000
     client.close()
+
+
+def test_messages_of_a_failed_submission_become_failed_without_a_fetch(
+    core: Core, sim: SimulatorServer, clock: FakeClock
+) -> None:
+    """A submission answered 24 never gets a report: its messages are failed, not pending."""
+    client = client_for(sim)
+    sender, _ = _sender(core, client, clock)
+    sim.set_script("24")
+    batch_id = core.approved(csv_rows(3))
+    _drive(sender, clock, until=clock() + 10_000)
+    assert DeliveryStore(core.store).delivery_counts(batch_id).failed == 3
+    assert _report_requests(sim) == []
+    told = [e for e in core.notifier.of(ProgressKind.DELIVERY) if e.announce]
+    assert [e.delivery_final for e in told] == [True]
+    count, data = core.service.failures_csv(batch_id)
+    assert count == 3 and b"not sent: its submission failed" in data
+    client.close()

@@ -15,8 +15,9 @@ import sys
 from dataclasses import asdict
 
 from bot.config import load_settings
-from bot.eapi.reports import report_meaning
+from bot.eapi.reports import NOT_SENT, report_meaning
 from bot.errors import BatchNotFound, StoreError
+from bot.model import DeliveryState
 from bot.store.audit import csv_text
 from bot.store.db import Store
 from bot.store.reports import DeliveryStore, MessageReport
@@ -42,8 +43,12 @@ def _cells(message: MessageReport) -> tuple[str, ...]:
         message.msisdn,
         message.state.value,
         "" if code is None else str(code),
-        "" if code is None else report_meaning(code),
+        report_meaning(code) if code is not None else _no_code(message),
     )
+
+
+def _no_code(message: MessageReport) -> str:
+    return NOT_SENT if message.state is DeliveryState.FAILED else ""
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:

@@ -29,6 +29,7 @@ SOURCE_ID_MAX = 20
 # A report is never urgent: a slow answer is given up sooner than a submission's (and asked
 # again later), so a waiting submission is held up by at most this long.
 REPORT_READ_TIMEOUT = 30.0
+NOT_SENT = "not sent: its submission failed"  # a failed message without a report code
 _HEADERS = ("returns to follow", "results to follow")
 _QUOTE_LIMIT = 200
 

@@ -90,16 +90,22 @@ class ReportPoller:
         self._fetch = fetch
 
     def next_due(self, now: float) -> float | None:
-        """Now while a new accepted submission needs a schedule; else the earliest fetch."""
-        if self.reports.unscheduled():
+        """Now while a submission needs a schedule (or its messages settling, when it was never
+        accepted); else the earliest fetch."""
+        if self.reports.unscheduled() or self.reports.unsent():
             return now
         return self.reports.next_fetch_at()
 
     def run(self, now: float) -> None:
-        """Schedule new submissions (no request), or make the one fetch that is due."""
+        """Schedule new submissions and settle unsent ones (no request), or make the one fetch
+        that is due."""
         new = self.reports.unscheduled()
         if new:
             self._schedule(new, now)
+            return
+        if self.reports.unsent():
+            for news in self.reports.settle_unsent(now):
+                self._tell(news)
             return
         schedule = self.reports.due(now)
         if schedule is not None:

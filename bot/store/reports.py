@@ -87,6 +87,12 @@ _SELECT_SCHEDULE = (
     "SELECT batch_id, chunk_index, eapi_batch_id, base_at, step, next_at, fetches, failures "
     "FROM report_schedules "
 )
+_UNSENT = (
+    "SELECT c.batch_id, c.chunk_index, c.state FROM chunks c "
+    "WHERE c.state IN ('failed', 'unknown') AND EXISTS (SELECT 1 FROM report_messages m "
+    "WHERE m.batch_id = c.batch_id AND m.chunk_index = c.chunk_index AND m.state = 'pending') "
+    "ORDER BY c.batch_id, c.chunk_index"
+)
 _UNSCHEDULED = (
     "SELECT c.batch_id, c.chunk_index, c.eapi_batch_id, c.finished_at, c.state FROM chunks c "
     "WHERE c.state IN ('accepted', 'scheduled') AND c.eapi_batch_id IS NOT NULL "
@@ -219,7 +225,39 @@ class DeliveryStore:
         rows = self._conn().execute(_UNSCHEDULED).fetchall()
         return [Unscheduled(r[0], r[1], r[2], r[3] or 0.0, r[4]) for r in rows]
 
+    def unsent(self) -> list[tuple[int, int, str]]:
+        """(batch, chunk, chunk state) of failed or unknown submissions with pending messages."""
+        rows = self._conn().execute(_UNSENT).fetchall()
+        return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     # Writes
+
+    def settle_unsent(self, now: float) -> list[DeliveryNews]:
+        """Messages of a submission that failed become failed; of one whose outcome is unknown,
+        unknown (no report will ever come for them). One audit entry per submission."""
+        news = []
+        with self.store.write() as tx:
+            settled: dict[int, int] = defaultdict(int)
+            for row in tx._rows(_UNSENT):
+                batch_id, chunk_index, chunk_state = int(row[0]), int(row[1]), str(row[2])
+                state = DeliveryState.FAILED if chunk_state == "failed" else DeliveryState.UNKNOWN
+                changed = tx._run(
+                    "UPDATE report_messages SET state = ?, updated_at = ? "
+                    "WHERE batch_id = ? AND chunk_index = ? AND state = ?",
+                    [state.value, now, batch_id, chunk_index, _PENDING],
+                )
+                self._audit_at(
+                    tx,
+                    AuditEvent.REPORTS_CLOSED,
+                    (batch_id, chunk_index),
+                    now,
+                    **{f"made_{state.value}": changed},
+                    reason=f"the submission's outcome is {chunk_state}: no report will come",
+                )
+                settled[batch_id] += changed
+            for batch_id, changed in settled.items():
+                news.append(self._news(tx, batch_id, now, changed, any_report=False))
+        return news
 
     def add_schedules(self, items: Sequence[tuple[Unscheduled, float, int, float]]) -> None:
         """Create schedules: (submission, base time, first step, first fetch time)."""
@@ -430,13 +468,18 @@ class DeliveryStore:
     def _audit(
         self, tx: Tx, event: AuditEvent, schedule: Schedule, now: float, **detail: Any
     ) -> None:
+        self._audit_at(tx, event, (schedule.batch_id, schedule.chunk_index), now, **detail)
+
+    def _audit_at(
+        self, tx: Tx, event: AuditEvent, chunk: tuple[int, int], now: float, **detail: Any
+    ) -> None:
         tx.audit(
             event,
             at=now,
             actor=ACTOR,
-            batch_id=schedule.batch_id,
-            chunk_index=schedule.chunk_index,
-            channel_id=self._channel(tx, schedule.batch_id),
+            batch_id=chunk[0],
+            chunk_index=chunk[1],
+            channel_id=self._channel(tx, chunk[0]),
             detail=detail,
         )
 
