@@ -1,8 +1,9 @@
 """`make bench`: every benchmark, printed as one table (figure, target, measured, result, machine).
 
-Result is PASS or FAIL for a figure with a target from issues 3-5, blank for a figure shown for
-context. Rows are printed as each suite finishes (intake, sender, ack: about 2.5 minutes in all
-on the 2-core machine). The exit code is 0 whatever the results: the table is the report.
+Result is PASS or FAIL for a figure with a target from issues 3-5 and 10, blank for a figure
+shown for context. Rows are printed as each suite finishes (intake, sender, ack, reports: about
+4 minutes in all on the 2-core machine). The exit code is 0 whatever the results: the table is
+the report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import bench_ack, bench_intake, bench_sender
+from bench import bench_ack, bench_intake, bench_reports, bench_sender
 
 Row = tuple[str, str, str, bool | None]
 WIDTHS = (54, 18, 24, 6)
@@ -110,6 +111,28 @@ def ack_rows() -> list[Row]:
     return rows
 
 
+def report_rows() -> list[Row]:
+    """Issue 10: 100 batches x 4,000 messages of reports polled and applied; one 30,000 poll."""
+    f = bench_reports.measure()
+    p, big = f["polled"], f["big"]
+    rss = f"{p['rss_before_mb']:.0f} MB -> {p['rss_after_mb']:.0f} MB"
+    split = f"{_s(big['parse_s'])} + {_s(big['store_s'])}"
+    return [
+        ("reports: 100 x 4,000 polled and applied (fetches)", "100",
+         f"{p['fetches']:.0f}", p["fetches"] == p["submitted"] == 100),
+        ("reports: messages with a report code after it", "400,000",
+         f"{p['messages']:,}", p["messages"] == 400_000),
+        ("reports: time to poll and apply all of them", "", _s(p["seconds"]), None),
+        ("reports: peak RSS of the process, before -> after", "", rss, None),
+        ("reports: most requests in flight", "1 (must)", f"{p['max_in_flight']:.0f}",
+         p["max_in_flight"] == 1),
+        ("reports: one poll of 30,000 (parse + store)", "< 1 s", _s(big["total_s"]),
+         big["total_s"] < 1.0),
+        ("reports: that poll: parse + store; Python peak", "",
+         f"{split}; {big['peak_mb']:.0f} MB", None),
+    ]  # fmt: skip
+
+
 def _line(cells: tuple[str, ...], machine: str) -> str:
     padded = [cell.ljust(width) for cell, width in zip(cells, WIDTHS, strict=True)]
     return "  ".join([*padded, machine]).rstrip()
@@ -117,7 +140,7 @@ def _line(cells: tuple[str, ...], machine: str) -> str:
 
 def main() -> int:
     """Run the suites one after another, printing each one's rows as soon as it is done."""
-    suites: list[Callable[[], list[Row]]] = [intake_rows, sender_rows, ack_rows]
+    suites: list[Callable[[], list[Row]]] = [intake_rows, sender_rows, ack_rows, report_rows]
     machine = _machine()
     print(_line(("figure", "target", "measured", "result"), "machine"), flush=True)
     passed = failed = 0

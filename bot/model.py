@@ -143,6 +143,47 @@ class ProgressKind(StrEnum):
     RETRYING = "retrying"
     FINISHED = "finished"  # the batch reached a final state (sent, partly sent, failed)
     UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
+    DELIVERY = "delivery"  # delivery reports arrived: the first ones, or the batch is final
+
+
+class DeliveryState(StrEnum):
+    """What a delivery report says of one message (EAPI codes classed in bot.eapi.reports)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # status 70, or still pending after the last scheduled fetch
+
+    @property
+    def final(self) -> bool:
+        """True for delivered and failed: no later report changes them."""
+        return self in (DeliveryState.DELIVERED, DeliveryState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One recipient's delivery report (polled or pushed): number, raw code and its class."""
+
+    msisdn: str
+    status_code: int
+    state: DeliveryState
+    source_id: str | None = None  # the source_id the message was sent with, when echoed
+    completed_time: str | None = None  # as the EAPI wrote it (format unverified)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCounts:
+    """How many messages of a batch are in each delivery state."""
+
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    unknown: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every message counted."""
+        return self.delivered + self.failed + self.pending + self.unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +201,6 @@ class Progress:
     retry_in_seconds: float | None = None
     state: BatchState | None = None
     queue_position: int | None = None
+    delivery: DeliveryCounts | None = None  # DELIVERY: the batch's counts
+    delivery_final: bool = False  # DELIVERY: no message of the batch is pending any more
+    announce: bool = False  # DELIVERY: the first reports or the final counts: tell the thread

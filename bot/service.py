@@ -21,17 +21,27 @@ from typing import Any
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
 from bot.eapi.client import BatchRow, send_batch_params
+from bot.eapi.reports import NOT_SENT, report_meaning, row_references
 from bot.errors import IntakeError, TransitionRefused
 from bot.intake.plan import IntakeLimits, validate_options
 from bot.intake.planner import PlannedBatch, Planner, plan_in_process
 from bot.intake.pricing import PriceTable
 from bot.intake.summary import PlanSummary
-from bot.model import BatchState, Progress, ProgressKind, SendOptions
+from bot.model import (
+    BatchState,
+    DeliveryCounts,
+    DeliveryState,
+    Message,
+    Progress,
+    ProgressKind,
+    SendOptions,
+)
 from bot.sending.notify import Notifier
 from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
+from bot.store.reports import DeliveryStore, Recipient, add_recipients
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -84,6 +94,7 @@ class BatchService:
         self._clock = clock
         self.simulated = simulated
         self._planner = planner
+        self.deliveries = DeliveryStore(store)
 
     # Slack-side de-duplication
 
@@ -286,15 +297,13 @@ class BatchService:
             return f"batch {batch.id} has no message to send: every row was rejected or a duplicate"
         return None
 
-    def _materialise(self, tx: Tx, batch: BatchRecord) -> list[NewChunk]:
-        """Every chunk's final parameters, each with a newly allocated stop_dup_id."""
+    def _materialise(self, tx: Tx, batch: BatchRecord) -> list[tuple[NewChunk, list[Recipient]]]:
+        """Every chunk's final parameters (each with a newly allocated stop_dup_id) and its
+        recipients as sent (for delivery reports)."""
         by_line = {m.line: m for m in batch.plan.messages}
         chunks = []
         for planned in batch.plan.chunks:
-            rows = [
-                BatchRow(by_line[line].msisdn, by_line[line].text, by_line[line].overrides)
-                for line in planned.lines
-            ]
+            rows = _rows_with_references([by_line[line] for line in planned.lines])
             stop_dup_id = tx.allocate_stop_dup_id()
             params = send_batch_params(
                 rows,
@@ -304,9 +313,14 @@ class BatchService:
                 max_parts=batch.plan.max_parts,  # the limit the preview was checked against
             )
             text = params_to_json(params)
-            chunks.append(
-                NewChunk(planned.index, planned.dca, len(rows), text, sha256_hex(text), stop_dup_id)
+            chunk = NewChunk(
+                planned.index, planned.dca, len(rows), text, sha256_hex(text), stop_dup_id
             )
+            sent = [
+                Recipient(line, row.msisdn, dict(row.overrides).get("source_id"))
+                for line, row in zip(planned.lines, rows, strict=True)
+            ]
+            chunks.append((chunk, sent))
         return chunks
 
     def approve(self, batch_id: int, actor: str, digest: str) -> Decision:
@@ -316,24 +330,25 @@ class BatchService:
         with self.store.write() as tx:
             batch = tx.batch_header(batch_id)
             reason = self._approval_problem(batch, actor, digest, approver)
-            chunks: list[NewChunk] = []
+            planned: list[tuple[NewChunk, list[Recipient]]] = []
             if reason is None:  # only now every message is needed (a refusal never decodes)
                 try:
-                    chunks = self._materialise(tx, tx.batch(batch_id))
+                    planned = self._materialise(tx, tx.batch(batch_id))
                 except ValueError as exc:
                     reason = f"batch {batch_id} cannot be submitted as it is: {exc}"
-                if reason is None and not chunks:
+                if reason is None and not planned:
                     reason = f"batch {batch_id} has no submission planned; prepare it again"
             if reason is None and tx.decide(batch_id, BatchState.APPROVED, actor, now, digest):
-                for chunk in chunks:
+                for chunk, sent in planned:
                     tx.insert_chunk(batch_id, chunk)
+                    add_recipients(tx, batch_id, chunk.index, sent)
                 tx.audit(
                     AuditEvent.APPROVED,
                     at=now,
                     actor=actor,
                     batch_id=batch_id,
                     channel_id=batch.channel_id,
-                    detail=_approval_detail(batch, chunks),
+                    detail=_approval_detail(batch, [chunk for chunk, _ in planned]),
                 )
             else:
                 reason = reason or decided_reason(tx.batch_header(batch_id))
@@ -430,6 +445,29 @@ class BatchService:
         rows = ([r.line, r.column, r.reason, r.value] for r in rejected)
         return csv_text(("line", "column", "reason", "value"), rows).encode("utf-8-sig")
 
+    # Delivery reports
+
+    def delivery_counts(self, batch_id: int) -> DeliveryCounts | None:
+        """The batch's delivery counts once any report has arrived; else None."""
+        if not self.deliveries.has_reports(batch_id):
+            return None
+        return self.deliveries.delivery_counts(batch_id)
+
+    def failures_csv(self, batch_id: int) -> tuple[int, bytes]:
+        """The failed messages as CSV (line, number, code, meaning) and how many there are."""
+        failed = [m for m in self.deliveries.messages(batch_id) if m.state is DeliveryState.FAILED]
+        rows = (
+            [
+                m.line,
+                m.msisdn,
+                m.status_code,
+                report_meaning(m.status_code) if m.status_code is not None else NOT_SENT,
+            ]
+            for m in failed
+        )
+        header = ("line", "number", "code", "meaning")
+        return len(failed), csv_text(header, rows).encode("utf-8-sig")
+
 
 def _is_utf8(data: bytes) -> bool:
     try:
@@ -463,6 +501,16 @@ def _plan_detail(summary: PlanSummary, digest: str) -> dict[str, object]:
         "chunks": summary.chunks,
         "text_encoding": summary.text_encoding,
     }
+
+
+def _rows_with_references(messages: list[Message]) -> list[BatchRow]:
+    """The submission's rows; a number repeated in it gets our source_id (`row_references`)."""
+    keys = [(m.line, m.msisdn, dict(m.overrides).get("source_id")) for m in messages]
+    rows = []
+    for message, (_, _, own), ref in zip(messages, keys, row_references(keys), strict=True):
+        extra = (("source_id", ref),) if ref is not None and own is None else ()
+        rows.append(BatchRow(message.msisdn, message.text, message.overrides + extra))
+    return rows
 
 
 def _approval_detail(batch: BatchHeader, chunks: list[NewChunk]) -> dict[str, object]:

@@ -1,9 +1,9 @@
 """The real app around a fake Slack, the EAPI simulator and a temporary SQLite database.
 
 `running_harness(tmp_path)` builds exactly what bot.cli.run builds — store, EAPI client, sender
-thread, BatchService, SlackSide, Bolt app — but with WebClient(base_url=fake) and the simulator
-on 127.0.0.1. Requests are signed with the signing secret and dispatched through Bolt, as
-Slack's HTTP deliveries would be.
+thread (with its delivery-report poller), BatchService, SlackSide, Bolt app — but with
+WebClient(base_url=fake) and the simulator on 127.0.0.1. Requests are signed with the signing
+secret and dispatched through Bolt, as Slack's HTTP deliveries would be.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bot.config import Settings, settings_from_env
 from bot.eapi.client import EapiClient
 from bot.eapi.simulator.server import SimulatorServer
 from bot.intake.pricing import PriceTable
+from bot.sending.reports import ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
@@ -257,6 +258,7 @@ def _build(
     slack = SlackSide(
         settings, client, balance=balance.get_credits, min_edit_interval=min_edit_interval
     )
+    reports = ReportPoller(store, eapi, slack.notifier, settings.report_delays)
     sender = Sender(
         store,
         eapi,
@@ -264,6 +266,7 @@ def _build(
         RetryPolicy.from_settings(settings),
         dedup_window_seconds=settings.dedup_window_seconds,
         idle_seconds=0.2,
+        side_tasks=[reports],
     )
     service = service_class(
         store,

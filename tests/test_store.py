@@ -34,7 +34,18 @@ TABLES = {
     "stop_dup_sequence",
     "audit_log",
     "_sqlite_migrations",
+    "report_messages",
+    "report_schedules",
 }
+
+MIGRATIONS = [
+    "0001_initial",
+    "0002_reported_at",
+    "0003_upload_answers",
+    "0004_batch_summaries",
+    "0005_delivery_reports",
+    "0008_restores",
+]
 
 
 @pytest.fixture
@@ -56,13 +67,7 @@ def test_open_creates_every_table_in_wal_mode(store: Store) -> None:
     assert names >= TABLES
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = raw.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [
-        ("0001_initial",),
-        ("0002_reported_at",),
-        ("0003_upload_answers",),
-        ("0004_batch_summaries",),
-        ("0008_restores",),
-    ]
+    assert applied == [(name,) for name in MIGRATIONS]
 
 
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
@@ -73,7 +78,7 @@ def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
     second = Store.open(tmp_path / "a.db")
     assert not second.claim_event("Ev1", 2.0)
     count = _raw(second.path).execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
-    assert count == 5
+    assert count == len(MIGRATIONS)
     second.close()
 
 
@@ -96,7 +101,7 @@ def test_many_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path)
         thread.join()
     assert errors == []
     count = _raw(tmp_path / "race.db").execute("SELECT COUNT(*) FROM _sqlite_migrations")
-    assert count.fetchone()[0] == 5
+    assert count.fetchone()[0] == len(MIGRATIONS)
     for opened in stores:
         opened.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import bench_ack, bench_intake, bench_sender, intake_profile
+from bench import bench_ack, bench_intake, bench_reports, bench_sender, intake_profile
 from bench.intake_file import build_file
 from bot.intake.plan import IntakeLimits, plan_batch
 from bot.intake.pricing import PriceTable
@@ -56,3 +56,12 @@ def test_app_sampler_reports_what_the_app_threads_ran(tmp_path: Path) -> None:
     bench_ack.measure(2, 0.2, rows=100, sample_to=out)
     report = json.loads(out.read_text())
     assert report["samples"] > 0 and report["running"]
+
+
+def test_reports_benchmark_polls_every_submission_and_times_a_big_poll() -> None:
+    """Three small batches: one fetch each, every message coded; a 2,000-row poll is timed."""
+    polled = bench_reports.polled(3, 50)
+    assert polled["submitted"] == polled["fetches"] == 3 and polled["messages"] == 150
+    assert polled["max_in_flight"] == 1
+    big = bench_reports.big_poll(2000, repeat=1)
+    assert 0 < big["parse_s"] <= big["total_s"] and big["peak_mb"] > 0

@@ -20,7 +20,7 @@ from tests.test_handlers_http_mode import free_port
 from tests.test_system_blackbox import CSV, Proc, approve_and_wait, running_world, wait
 from tests.test_system_socket_mode import socket_env
 
-BOUNDED_LABELS = {"state", "status_code", "endpoint", "le"}
+BOUNDED_LABELS = {"state", "status_code", "endpoint", "le", "delivery_state"}
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -64,6 +64,11 @@ def test_a_scrape_after_upload_approve_40_then_0_shows_what_happened(tmp_path: P
     assert 0 <= samples[("smsbatch_sender_heartbeat_age_seconds", ())] < 30
     assert not [k for k in samples if k[0] == "smsbatch_slack_api_errors_total"]
     assert not [k for k in samples if k[0].startswith("smsbatch_replication")]
+    delivery = {
+        dict(k[1])["delivery_state"]: v for k, v in samples.items() if k[0] == "smsbatch_messages"
+    }
+    assert set(delivery) == {"delivered", "failed", "pending", "unknown"}
+    assert sum(delivery.values()) == 3  # the three messages sent, whatever reports said yet
     for name, labels in samples:  # every label is one of a fixed, small set of values
         assert {key for key, _ in labels} <= BOUNDED_LABELS, (name, labels)
 

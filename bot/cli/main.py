@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("bot.cli.audit", "print or verify the audit log"),
     "health": ("bot.cli.health", "exit 0 when the database opens and the sender is alive"),
     "restore": ("bot.cli.restore", "restore the database from a Litestream replica, made safe"),
+    "report": ("bot.cli.report", "print the delivery state of every message of a batch"),
 }
 
 

@@ -36,10 +36,12 @@ from bot.errors import ConfigError
 from bot.intake.planner import PoolPlanner
 from bot.intake.pricing import PriceTable
 from bot.logs import configure_logging
+from bot.sending.reports import PushReceiver, ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
 from bot.store.db import Store
+from bot.store.reports import DeliveryStore
 from handlers.app import create_app
 from handlers.plumbing.http import PushHandler, PushRoutes, SlackWsgi
 from handlers.plumbing.slackio import make_web_client
@@ -87,7 +89,9 @@ class Runtime:
         secret = self.settings.push_secret
         if secret is None:
             return None
-        handlers: dict[str, PushHandler] = {}
+        handlers: dict[str, PushHandler] = {
+            "report": PushReceiver(self.store, self.services.notifier),
+        }
         return PushRoutes(secret.reveal(), handlers)
 
     def close(self) -> None:
@@ -109,6 +113,7 @@ def build(settings: Settings) -> Runtime:
     slack = SlackSide(settings, client, balance=eapi.get_credits)
     prices = PriceTable.load(settings.prices_path)
     planner = PoolPlanner()  # its worker starts now, while auth.test runs
+    reports = ReportPoller(store, eapi, slack.notifier, settings.report_delays)
     sender = Sender(
         store,
         eapi,
@@ -117,6 +122,7 @@ def build(settings: Settings) -> Runtime:
         dedup_window_seconds=settings.dedup_window_seconds,
         pending_ttl_seconds=settings.pending_ttl_seconds,
         plan_digest=planner.digest,
+        side_tasks=[reports],
     )
     service = BatchService(
         store,
@@ -139,7 +145,7 @@ def build(settings: Settings) -> Runtime:
         raise ConfigError(
             [f"Slack did not accept the bot token at {settings.slack_api_url}: {exc}"]
         ) from None
-    collector = StoreCollector(store)
+    collector = StoreCollector(store, delivery_states=DeliveryStore(store).totals)
     registry = build_registry(collector, eapi.request_seconds, client.api_errors)
     return Runtime(settings, store, eapi, sender, services, app, planner, collector, registry)
 

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 
 from bot.config import load_settings
+from bot.eapi.simulator.delivery import DEFAULT_MIX, DeliveryModel, parse_mix
 from bot.eapi.simulator.server import SimulatorServer
 from bot.eapi.simulator.state import parse_script
 from bot.logs import configure_logging
@@ -61,6 +62,23 @@ def _credits(value: str) -> Decimal:
     return number
 
 
+def _mix(value: str) -> dict[str, float]:
+    try:
+        return parse_mix(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _scale(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {value!r}")
+    return number
+
+
 def _port(value: str) -> int:
     if not (value.isdigit() and int(value) <= 65535):
         raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {value!r}")
@@ -97,7 +115,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="how long a scripted timeout holds the connection (30)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for --fault-rate")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for --fault-rate and the delivery mix"
+    )
+    parser.add_argument(
+        "--delivery-mix",
+        type=_mix,
+        default=dict(DEFAULT_MIX),
+        help="weights of what happens to accepted messages, e.g. "
+        "delivered=88,failed=6,transient=4,pending=2 (the default)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_scale,
+        default=1.0,
+        help="how much faster than the wall clock reports move (60: a minute a second)",
+    )
+    parser.add_argument(
+        "--report-script",
+        type=_script,
+        default="",
+        help="answers for the next get_report requests, tokens as for --script",
+    )
+    parser.add_argument(
+        "--push-url",
+        default=None,
+        help="push delivery reports here by GET, e.g. "
+        "http://127.0.0.1:3000/eapi/push/report?pass=SECRET",
+    )
 
 
 def _server(
@@ -115,6 +160,9 @@ def _server(
         fault_rate=args.fault_rate,
         hang_seconds=args.hang_seconds,
         seed=args.seed,
+        delivery=DeliveryModel(args.delivery_mix, args.time_scale),
+        report_script=args.report_script,
+        push_url=args.push_url,
     )
 
 

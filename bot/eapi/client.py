@@ -38,6 +38,7 @@ __all__ = [
     "EapiAnswer",
     "EapiClient",
     "Outcome",
+    "RawReply",
     "SubmitResult",
     "classify",
     "create_client",
@@ -144,6 +145,16 @@ class SubmitResult:
         return None if self.answer is None else self.answer.status_code
 
 
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """What one POST came back with: the HTTP status and body, or why there was none."""
+
+    http_status: int | None
+    text: str | None
+    error: str | None  # e.g. "timed out after 120 s"; never holds a secret
+    duration_seconds: float
+
+
 def _seconds(value: float) -> str:
     return f"{value:g} s"
 
@@ -218,7 +229,9 @@ class EapiClient:
         fields.extend(params.items())
         return urlencode(fields, encoding="iso-8859-1").encode("ascii")
 
-    def _post(self, path: str, body: bytes) -> requests.Response:
+    def _post(
+        self, path: str, body: bytes, *, read_timeout: float | None = None
+    ) -> requests.Response:
         """POST a form; requests' own errors propagate (their text holds no body, so no secret)."""
         started = time.perf_counter()
         try:
@@ -226,7 +239,7 @@ class EapiClient:
                 self.base_url + path,
                 data=body,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=(self.connect_timeout, self.read_timeout),
+                timeout=(self.connect_timeout, read_timeout or self.read_timeout),
                 allow_redirects=False,  # a redirected POST could be resent as GET with credentials
             )
         finally:
@@ -237,11 +250,11 @@ class EapiClient:
         secret = self._password.reveal()
         return text.replace(secret, "********") if secret else text
 
-    def _failure(self, exc: requests.RequestException) -> str:
+    def _failure(self, exc: requests.RequestException, read_timeout: float | None = None) -> str:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return f"could not connect within {_seconds(self.connect_timeout)}"
         if isinstance(exc, requests.Timeout):
-            return f"timed out after {_seconds(self.read_timeout)}"
+            return f"timed out after {_seconds(read_timeout or self.read_timeout)}"
         return _transport_reason(exc)
 
     def send_batch(self, params: Mapping[str, str]) -> SubmitResult:
@@ -279,6 +292,25 @@ class EapiClient:
             duration,
         )
         return SubmitResult(outcome, status, answer, None, duration)
+
+    def post_form(
+        self, path: str, params: Mapping[str, str], *, read_timeout: float | None = None
+    ) -> RawReply:
+        """POST any EAPI call through the one lock and session; never raises for the network.
+
+        `read_timeout` (at most the client's own) bounds how long a request that is not a
+        submission may hold the one connection."""
+        body = self._body(params)
+        started = self._clock()
+        wait = self.read_timeout if read_timeout is None else min(read_timeout, self.read_timeout)
+        try:
+            with self._one_at_a_time:
+                response = self._post(path, body, read_timeout=wait)
+        except requests.RequestException as exc:
+            error = self._redact(self._failure(exc, wait))
+            return RawReply(None, None, error, self._clock() - started)
+        text = self._redact(_decode(response.content))
+        return RawReply(response.status_code, text, None, self._clock() - started)
 
     def get_credits(self) -> Decimal:
         """The account's credit balance; raises EapiError (without any secret) otherwise.

@@ -1,5 +1,6 @@
 """The one sender: a leased worker thread that submits approved chunks in order (`sender`, `steps`),
-with retry policy (`retry`) and the progress it reports (`notify`).
+with retry policy (`retry`), the progress it reports (`notify`), and side work on its connection
+(`side`; `reports`: delivery-report polling, and pushed reports applied the same way).
 
 May import the ground floor, `bot.intake`, `bot.eapi` and `bot.store`; never the application layer.
 """

@@ -63,6 +63,10 @@ class AuditEvent(StrEnum):
     PAYLOAD_MISMATCH = "payload_mismatch"
     UPLOAD_REFUSED = "upload_refused"
     RESTORED = "restored"
+    REPORT_FETCHED = "report_fetched"  # one get_report: counts and the raw status line
+    REPORT_FETCH_FAILED = "report_fetch_failed"  # no usable answer; tried again later
+    REPORT_PUSHED = "report_pushed"  # a pushed report changed a message's state
+    REPORTS_CLOSED = "reports_closed"  # the last fetch: what was still pending became unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,6 +279,62 @@ def _batch_summaries(db: Database) -> None:
             db.execute(sql, [*values.values(), batch_id])
 
 
+_SCHEMA_5 = (
+    # One row per message of an approved batch (written with its chunks): what delivery reports
+    # said of it. `source_id` is the one the submission carried (ours or the row's own), to tell
+    # apart a number that appears twice in one submission; `status_code` the last report code.
+    """
+    CREATE TABLE report_messages (
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        chunk_index INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        msisdn TEXT NOT NULL,
+        source_id TEXT,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'delivered', 'failed', 'unknown')),
+        status_code INTEGER,
+        completed_time TEXT,
+        updated_at REAL,
+        PRIMARY KEY (batch_id, chunk_index, position)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX report_messages_state ON report_messages (batch_id, state)",
+    # One row per accepted submission: when its next get_report is due (NULL: no more).
+    # `step` indexes SMSBATCH_REPORT_DELAYS, counted from `base_at` (acceptance, or the
+    # scheduled send time); `failures` counts failed fetches in a row (retried, never spun).
+    """
+    CREATE TABLE report_schedules (
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        chunk_index INTEGER NOT NULL,
+        eapi_batch_id INTEGER NOT NULL,
+        base_at REAL NOT NULL,
+        step INTEGER NOT NULL DEFAULT 0,
+        next_at REAL,
+        fetches INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_fetch_at REAL,
+        last_error TEXT,
+        PRIMARY KEY (batch_id, chunk_index)
+    )
+    """,
+    "CREATE INDEX report_schedules_due ON report_schedules (next_at)",
+    "CREATE INDEX chunks_eapi_batch ON chunks (eapi_batch_id)",
+    # When the thread was told of the first reports, and of the final counts.
+    "ALTER TABLE batches ADD COLUMN delivery_first_at REAL",
+    "ALTER TABLE batches ADD COLUMN delivery_final_at REAL",
+)
+
+
+@migrations(name="0005_delivery_reports")
+def _delivery_reports(db: Database) -> None:
+    """Per-message delivery state and per-submission report schedules.
+
+    Batches approved before this migration have no message rows: no reports are fetched for them.
+    """
+    _execute_all(db, _SCHEMA_5)
+
+
 _SCHEMA_8 = (
     # Which database this file is: a token drawn when the app first claims the file on a
     # machine (NULL until then, and on databases made before this migration). The same token

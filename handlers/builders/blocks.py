@@ -17,13 +17,14 @@ from typing import Any
 
 from bot.eapi.client import meaning
 from bot.intake.summary import PlanSummary
-from bot.model import BatchState, SendOptions
+from bot.model import BatchState, DeliveryCounts, SendOptions
 from bot.service import BatchView, ChunkView
 from handlers.builders import ids
 from handlers.builders.wording import (
     UNKNOWN_OUTCOME,
     card_fallback,
     clip,
+    delivery_card_line,
     escape,
     number,
     plural,
@@ -48,6 +49,7 @@ class CardContext:
     self_approval: bool = False
     balance: Decimal | None = None
     progress_note: str | None = None
+    delivery: DeliveryCounts | None = None  # once delivery reports have arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +323,8 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
         blocks += [_approvers(view, ctx), _buttons(view, plan)]
     else:
         blocks += [{"type": "divider"}, _status(view, ctx)]
+        if ctx.delivery is not None:
+            blocks.append(section(delivery_card_line(ctx.delivery)))
     return SlackMessage(text=fallback(view), blocks=_with_block_ids(view, blocks))
 
 

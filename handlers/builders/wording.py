@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.eapi.client import meaning
-from bot.model import BatchState, Progress, TestMode
+from bot.model import BatchState, DeliveryCounts, Progress, TestMode
 
 SIMULATION = "simulation — nothing is sent"
 UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
@@ -154,6 +154,34 @@ def finished(event: Progress, simulated: bool) -> str:
     return with_simulation(f"Batch {event.batch_id} finished — {phrase}{reason}", simulated)
 
 
+def delivery_counts(counts: DeliveryCounts) -> str:
+    """`3912 delivered, 41 failed, 47 pending`: plain digits, as the preview; unknown when any."""
+    text = f"{counts.delivered} delivered, {counts.failed} failed, {counts.pending} pending"
+    return text + (f", {counts.unknown} unknown" if counts.unknown else "")
+
+
+def delivery_summary(
+    batch_id: int, counts: DeliveryCounts | None, final: bool, simulated: bool
+) -> str:
+    """The thread message and `/smsbatch report` answer: a batch's delivery counts as digits."""
+    if counts is None:
+        return f"Batch {batch_id} delivery: no delivery report has arrived yet."
+    text = f"Batch {batch_id} delivery: {delivery_counts(counts)}"
+    if final:
+        text += " — final"
+    return with_simulation(text, simulated)
+
+
+def delivery_card_line(counts: DeliveryCounts) -> str:
+    """The card's delivery line."""
+    return f"*Delivery:* {delivery_counts(counts)}"
+
+
+def failures_title(batch_id: int, failed: int) -> str:
+    """The title of the failed messages' CSV in the thread."""
+    return f"Batch {batch_id}: {plural(failed, 'message')} failed — line, number, code, meaning."
+
+
 HELP = (
     "*/smsbatch* prepares an SMS batch for a second person to approve.\n"
     "• `/smsbatch` — open the New batch form (upload a CSV or paste rows, choose options)\n"
@@ -162,6 +190,7 @@ HELP = (
     "• `/smsbatch status [BATCH]` — a batch, or the last few batches of this channel\n"
     "• `/smsbatch balance` — the EAPI account's credit balance\n"
     "• `/smsbatch cancel BATCH` — cancel a batch that is waiting for approval\n"
+    "• `/smsbatch report BATCH` — how many messages of a batch were delivered or failed\n"
     "• `/smsbatch help` — this text"
 )
 

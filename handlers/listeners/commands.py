@@ -1,4 +1,4 @@
-"""`/smsbatch`: the modal, help, pasted CSV, status, balance and cancel.
+"""`/smsbatch`: the modal, help, pasted CSV, status, balance, cancel and report.
 
 The listener acks first (with the reply itself when it is instant text), then hands anything
 slower to the app's own job pool. Slash-command text arrives with `&`, `<` and `>` escaped; it is
@@ -39,6 +39,7 @@ class Kind(StrEnum):
     STATUS = "status"
     BALANCE = "balance"
     CANCEL = "cancel"
+    REPORT = "report"
     UNKNOWN = "unknown"
     BAD_ID = "bad_id"
 
@@ -71,8 +72,8 @@ def parse_command(raw: str) -> Command:
     word, rest = word.lower(), rest.strip()
     if word in ("help", "balance") and not rest:
         return Command(Kind(word))
-    if word in ("status", "cancel") and "\n" not in rest:
-        return _batch_id(word, rest, required=word == "cancel")
+    if word in ("status", "cancel", "report") and "\n" not in rest:
+        return _batch_id(word, rest, required=word != "status")
     if any(mark in stripped for mark in CSV_MARKS):
         return Command(Kind.PASTE, text.strip("\n"))
     return Command(Kind.UNKNOWN, stripped)
@@ -129,6 +130,8 @@ def _work(services: Services, parsed: Command, user: str, channel: str, respond:
             respond(text=_balance(services))
         elif parsed.kind is Kind.CANCEL and parsed.batch_id is not None:
             respond(text=_cancel(services, parsed.batch_id, user))
+        elif parsed.kind is Kind.REPORT and parsed.batch_id is not None:
+            respond(text=_report(services, parsed.batch_id, channel))
     except BatchNotFound:
         respond(text=wording.not_found(parsed.batch_id or 0))
 
@@ -145,6 +148,15 @@ def _status(services: Services, batch_id: int | None, channel: str) -> str:
     if not views:
         return wording.no_batches()
     return "\n".join(f"• {fallback(v)}" for v in views)
+
+
+def _report(services: Services, batch_id: int, channel: str) -> str:
+    view = services.batches.get(batch_id)
+    if view.channel_id != channel:
+        return wording.elsewhere(batch_id)  # counts of a private channel stay private
+    counts = services.batches.delivery_counts(batch_id)
+    final = counts is not None and counts.pending == 0 and view.state.final
+    return wording.delivery_summary(batch_id, counts, final, view.simulated)
 
 
 def _balance(services: Services) -> str:

@@ -83,6 +83,7 @@ class Cards:
             self_approval=self.self_approval,
             balance=self.balance.cached() if pending else None,
             progress_note=note,
+            delivery=None if pending else self.batches.delivery_counts(view.id),
         )
         return card(view, ctx)
 
@@ -119,6 +120,14 @@ class Cards:
             self.io.say(
                 view.channel_id, wording.rejected_not_shared(view.id, "upload_failed"), thread
             )
+
+    def share_failures(self, view: BatchView, thread: str | None) -> None:
+        """The failed messages as a CSV in the thread (line, number, code, meaning)."""
+        failed, data = self.batches.failures_csv(view.id)
+        if not failed:
+            return
+        name = f"batch-{view.id}-failed.csv"
+        self.io.upload(view.channel_id, thread, data, name, wording.failures_title(view.id, failed))
 
     def redraw(
         self, batch_id: int, location: tuple[str, str] | None = None, note: str | None = None

@@ -1,5 +1,9 @@
 """The sender's progress, told in Slack: thread messages per submission, throttled card edits.
 
+Delivery reports (`ProgressKind.DELIVERY`) redraw the card (throttled like every edit); the
+batch's first reports and its final counts also go in the thread, the final ones with the failed
+messages as a CSV file.
+
 `notify` only enqueues, so the sender thread never waits for Slack. One worker thread posts a
 thread message for every answered submission (status code, meaning, batch_id) and for outcomes
 nobody can know, and redraws each card at most once every `min_interval` seconds (Slack asks for
@@ -129,6 +133,10 @@ class SlackNotifier:
             self._progress(item)
 
     def _progress(self, event: Progress) -> None:
+        if event.kind is ProgressKind.DELIVERY:
+            self._delivery(event)
+            self._mark(event.batch_id)
+            return
         if event.kind is ProgressKind.RETRYING:
             wait = f" in {event.retry_in_seconds:.0f} s" if event.retry_in_seconds else ""
             reason = f" ({event.description})" if event.description else ""
@@ -142,6 +150,21 @@ class SlackNotifier:
         elif is_final_report(event):
             self._shown_by_card.setdefault(event.batch_id, []).append(event)
         self._mark(event.batch_id)
+
+    def _delivery(self, event: Progress) -> None:
+        """Delivery counts: the card is redrawn; the first and the final ones go in the thread,
+        the final ones with the failed messages as a CSV."""
+        if not event.announce:
+            return
+        cards = self._require_cards()
+        view = cards.batches.get(event.batch_id)
+        final = event.delivery_final
+        self._post_in_thread(
+            event.batch_id,
+            wording.delivery_summary(event.batch_id, event.delivery, final, view.simulated),
+        )
+        if final:
+            cards.share_failures(view, cards.thread_of(view))
 
     def _confirm(self, event: Progress) -> None:
         """Tell the service a final result reached Slack, so it is not reported again."""

@@ -1,17 +1,17 @@
 """A local stand-in for the BulkSMS EAPI over real HTTP; it never sends an SMS.
 
 `SimulatorServer` serves under `/eapi` on its own socket (127.0.0.1 by default, port 0 picks a
-free one): send_batch, get_credits and quote_sms (`bot.eapi.simulator.state` holds what they do) by
-POST, and by GET as the real EAPI does (eapi-send-batch.txt's own example is a GET a browser can
-open; it asks for POST in production, so a GET is logged as a warning and recorded with its
-method); any other method gets 405. HTTP/1.1 with Content-Length, so a client's kept-alive
-connection is reused, and a thread per connection, so that a client sending two requests at once
-is seen: `max_in_flight` counts them and a warning is logged. A request stops counting as in
-flight once its client has hung up (e.g. gave up on a held `timeout` answer).
+free one): send_batch, get_credits, quote_sms and get_report (`bot.eapi.simulator.state` holds
+what they do) by POST, and by GET as the real EAPI does (eapi-send-batch.txt's own example is a
+GET a browser can open; it asks for POST in production, so a GET is logged as a warning and
+recorded with its method); any other method gets 405. HTTP/1.1 with Content-Length, so a client's
+kept-alive connection is reused, and a thread per connection, so that a client sending two
+requests at once is seen: `max_in_flight` counts them and a warning is logged. A request stops
+counting as in flight once its client has hung up (e.g. gave up on a held `timeout` answer).
 
 Counters for tests and benchmarks: `requests` (every request, password removed), `processed`
 (submissions that took effect), `tested` (test_always_succeed submissions), `connections_opened`,
-`max_in_flight`, `credits`.
+`max_in_flight`, `credits`. With `push_url`, a `ReportPusher` pushes delivery reports there.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.eapi.simulator.delivery import DeliveryModel
+from bot.eapi.simulator.pusher import ReportPusher
 from bot.eapi.simulator.state import (
+    REPORT_HEADER,
     EapiSimulator,
     Reply,
     RequestRecord,
@@ -125,6 +128,12 @@ class SimulatorServer:
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         dedup_seconds: float = 12 * 3600.0,
+        delivery: DeliveryModel | None = None,
+        report_script: str | Iterable[str] = (),
+        report_header: str = REPORT_HEADER,
+        push_url: str | None = None,
+        push_interval: float = 0.2,
+        push_repeat: bool = False,
     ) -> None:
         self.state = EapiSimulator(
             username=username,
@@ -135,6 +144,14 @@ class SimulatorServer:
             seed=seed,
             clock=clock,
             dedup_seconds=dedup_seconds,
+            delivery=delivery,
+            report_script=report_script,
+            report_header=report_header,
+        )
+        self.pusher = (
+            None
+            if push_url is None
+            else ReportPusher(self.state, push_url, interval=push_interval, repeat=push_repeat)
         )
         self.latency = latency
         self.hang_seconds = hang_seconds
@@ -162,11 +179,15 @@ class SimulatorServer:
             target=self._httpd.serve_forever, args=(_POLL * 5,), name="eapi-simulator", daemon=True
         )
         self._thread.start()
+        if self.pusher is not None:
+            self.pusher.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, end held requests and close every connection."""
         self._stopping.set()
+        if self.pusher is not None:
+            self.pusher.stop()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -191,6 +212,17 @@ class SimulatorServer:
         tokens = list(parse_script(script))
         with self.state.lock:
             self.state.script = tokens
+
+    def set_report_script(self, script: str | Iterable[str]) -> None:
+        """Replace the faults still to come for get_report, e.g. `"40,garbage,0"`."""
+        tokens = list(parse_script(script))
+        with self.state.lock:
+            self.state.report_script = tokens
+
+    def report_codes(self, batch_id: int, at: float | None = None) -> list[int | None]:
+        """Each message's report code now (or at `at`) in submission order; None: none yet."""
+        with self.state.lock:
+            return self.state.report_codes(batch_id, at)
 
     def set_credits(self, credits: Decimal | int | str) -> None:
         """Set the account's balance."""

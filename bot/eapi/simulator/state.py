@@ -7,8 +7,15 @@ header or no valid line (invalid lines are skipped and logged, as the real EAPI 
 `test_always_fail=1` 22, with `test_always_succeed=1` a success that sends nothing; 25 when the
 balance cannot pay one credit a part (nothing deducted); otherwise the credits are deducted, the
 submission is recorded in `processed`, and the answer is 1 for a future send time, else 0, with a
-new positive, increasing batch_id. Random faults (`fault_rate`) hit send_batch only. A message
-over `concat_text_sms_max_parts` (1 part without `allow_concat_text_sms=1`) is an invalid line.
+new positive, increasing batch_id. Random faults (`fault_rate`) hit send_batch and get_report. A
+message over `concat_text_sms_max_parts` (1 part without `allow_concat_text_sms=1`) is an invalid
+line.
+
+get_report (by `batch_id`, optionally one `msisdn`, with `optional_fields`): each accepted
+message follows a path drawn from the delivery mix (`delivery`); the answer is the header
+(`0|Returns to follow`, or `report_header`), a blank line and one `msisdn|code[|fields…]` row per
+message with a known code; zero rows for an unknown batch_id or before any code is known. Its
+faults come from `report_script` (the same tokens as `script`) or `fault_rate`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.eapi.simulator.delivery import DEFAULT_MIX, DeliveryModel, Path
 from bot.eapi.simulator.reader import ReadBatch, read_batch
 
 logger = logging.getLogger(__name__)
@@ -30,6 +38,9 @@ logger = logging.getLogger(__name__)
 SEND_BATCH = "/submission/send_batch/1/1.0"
 GET_CREDITS = "/user/get_credits/1/1.1"
 QUOTE_SMS = "/submission/quote_sms/2/2.0"
+GET_REPORT = "/status_reports/get_report/2/2.0"
+REPORT_HEADER = "Returns to follow"
+REPORT_FIELDS = ("source_id", "completed_time", "created_time", "credits", "body", "origin_address")
 FAULT_WORDS = ("timeout", "drop", "garbage")
 MAX_BATCH = 30_000
 FIRST_BATCH_ID = 4_712_345_001
@@ -90,6 +101,16 @@ class RequestRecord:
     method: str = "POST"  # the real EAPI also serves GET; smsbatch's client must never use it
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One accepted submission's messages and the path each one's reports follow."""
+
+    accepted_at: float  # when the paths start: acceptance, or the scheduled send time
+    msisdns: tuple[str, ...]
+    source_ids: tuple[str, ...]
+    paths: tuple[Path, ...]
+
+
 def _fail(code: int, description: str) -> str:
     """An error answer as the EAPI writes one: an empty batch_id field and a newline."""
     return f"{code}|{description}|\n"
@@ -132,6 +153,9 @@ class EapiSimulator:
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         dedup_seconds: float = 12 * 3600.0,
+        delivery: DeliveryModel | None = None,
+        report_script: str | Iterable[str] = (),
+        report_header: str = REPORT_HEADER,
     ) -> None:
         self.username = username
         self.password = password
@@ -147,6 +171,10 @@ class EapiSimulator:
         self._random = random.Random(seed)
         self._answers: dict[int, tuple[float, str]] = {}  # stop_dup_id -> (when, answer)
         self._next_batch_id = FIRST_BATCH_ID
+        self.delivery = delivery or DeliveryModel(DEFAULT_MIX)
+        self.report_script = list(parse_script(report_script))
+        self.report_header = report_header
+        self.deliveries: dict[int, Delivery] = {}  # batch_id -> its messages' paths
 
     def handle(self, path: str, params: Mapping[str, str]) -> Reply:
         """The reply to one POST under /eapi (path without the /eapi prefix)."""
@@ -157,6 +185,8 @@ class EapiSimulator:
                 return self._get_credits(params)
             if path == QUOTE_SMS:
                 return self._quote_sms(params)
+            if path == GET_REPORT:
+                return self._get_report(params)
         return Reply(404, f"no EAPI call at {path}\n")
 
     def record(
@@ -266,6 +296,7 @@ class EapiSimulator:
             return answer
         self.credits -= cost
         self.processed.append(submission)
+        self._plan_delivery(submission, when if status else self.clock())
         if stop_dup_id is not None:
             self._answers[stop_dup_id] = (self.clock(), answer)
         logger.info(
@@ -297,3 +328,63 @@ class EapiSimulator:
             return Reply(200, _fail(24, "Data validation failed: the message cannot be read"))
         total = float(len(recipients) * read.messages[0].parts)
         return Reply(200, f"0|Quotation issued|{total}")
+
+    # get_report
+
+    def _plan_delivery(self, submission: Submission, start: float | None) -> None:
+        """Draw every message's report path when its submission is accepted."""
+        source_ids = tuple(dict(fields).get("source_id", "") for fields in submission.row_fields)
+        self.deliveries[submission.batch_id] = Delivery(
+            start if start is not None else self.clock(),
+            tuple(msisdn for msisdn, _ in submission.rows),
+            source_ids,
+            tuple(self.delivery.path(self._random) for _ in submission.rows),
+        )
+
+    def report_codes(self, batch_id: int, at: float | None = None) -> list[int | None]:
+        """Each message's code at `at` (now by default), in submission order; None: not yet."""
+        delivery = self.deliveries[batch_id]
+        elapsed = (self.clock() if at is None else at) - delivery.accepted_at
+        return [self.delivery.code_at(path, elapsed) for path in delivery.paths]
+
+    def _report_fault(self) -> str | None:
+        if self.report_script:
+            return self.report_script.pop(0)
+        if self.fault_rate and self._random.random() < self.fault_rate:
+            return "random " + self._random.choice(("40", "503"))
+        return None
+
+    def _get_report(self, params: Mapping[str, str]) -> Reply:
+        fault = self._report_fault()
+        word = (fault or "").removeprefix("random ")
+        if word.isdigit() and word != "0":
+            code = int(word)
+            if code >= 100:
+                return Reply(code, f"HTTP {code} (simulated)\n", fault)
+            return Reply(200, _fail(code, "simulated status"), fault)
+        if word == "garbage":
+            return Reply(200, GARBAGE, fault)
+        answer = self._report_answer(params)
+        return Reply(200, answer, fault, hang=word == "timeout", drop=word == "drop")
+
+    def _report_answer(self, params: Mapping[str, str]) -> str:
+        if not self._authorised(params):
+            return self._refused(params)
+        batch_id = _int(params.get("batch_id"))
+        if batch_id is None:
+            return _fail(24, "Data validation failed: batch_id is required")
+        fields = [f.strip() for f in params.get("optional_fields", "").split(",") if f.strip()]
+        unknown = [f for f in fields if f not in REPORT_FIELDS]
+        if unknown:
+            return _fail(24, f"Data validation failed: unknown optional field {unknown[0]}")
+        lines = [f"0|{self.report_header}", ""]
+        delivery = self.deliveries.get(batch_id)
+        if delivery is not None:  # an unknown batch gets zero rows, not an error
+            only = (params.get("msisdn") or "").strip()
+            for i, code in enumerate(self.report_codes(batch_id)):
+                msisdn = delivery.msisdns[i]
+                if code is None or (only and msisdn != only):
+                    continue
+                extra = [delivery.source_ids[i] if f == "source_id" else "" for f in fields]
+                lines.append("|".join([msisdn, str(code), *extra]))
+        return "\n".join(lines) + "\n"
