@@ -98,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long a scripted timeout holds the connection (30)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for --fault-rate")
+    parser.add_argument(
+        "--reply-push-url",
+        default=None,
+        help="also push each reply injected with POST /admin/inbox to this URL by GET, as "
+        "BulkSMS's reply push does (e.g. http://127.0.0.1:3000/eapi/push/reply?pass=SECRET)",
+    )
 
 
 def _server(
@@ -115,6 +121,7 @@ def _server(
         fault_rate=args.fault_rate,
         hang_seconds=args.hang_seconds,
         seed=args.seed,
+        reply_push_url=args.reply_push_url,
     )
 
 

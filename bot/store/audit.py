@@ -62,6 +62,11 @@ class AuditEvent(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
     PAYLOAD_MISMATCH = "payload_mismatch"
     UPLOAD_REFUSED = "upload_refused"
+    SUPPRESSION_ADDED = "suppression_added"
+    SUPPRESSION_REMOVED = "suppression_removed"
+    SUPPRESSION_REFUSED = "suppression_refused"
+    SUBMISSION_TRIMMED = "submission_trimmed"
+    INBOX_READ = "inbox_read"
 
 
 @dataclass(frozen=True, slots=True)

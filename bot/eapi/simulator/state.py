@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.eapi.simulator.inbox import GET_INBOX, SimInbox
 from bot.eapi.simulator.reader import ReadBatch, read_batch
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ class EapiSimulator:
         self._random = random.Random(seed)
         self._answers: dict[int, tuple[float, str]] = {}  # stop_dup_id -> (when, answer)
         self._next_batch_id = FIRST_BATCH_ID
+        self.inbox = SimInbox()
 
     def handle(self, path: str, params: Mapping[str, str]) -> Reply:
         """The reply to one POST under /eapi (path without the /eapi prefix)."""
@@ -157,6 +159,8 @@ class EapiSimulator:
                 return self._get_credits(params)
             if path == QUOTE_SMS:
                 return self._quote_sms(params)
+            if path == GET_INBOX:
+                return self._get_inbox(params)
         return Reply(404, f"no EAPI call at {path}\n")
 
     def record(
@@ -281,6 +285,11 @@ class EapiSimulator:
         if not self._authorised(params):
             return Reply(200, self._refused(params))
         return Reply(200, f"0|{self.credits:.2f}")
+
+    def _get_inbox(self, params: Mapping[str, str]) -> Reply:
+        if not self._authorised(params):
+            return Reply(200, self._refused(params))
+        return Reply(200, self.inbox.answer(params))
 
     def _quote_sms(self, params: Mapping[str, str]) -> Reply:
         """A quote like send_sms would cost: recipients x parts x one credit."""

@@ -1,0 +1,184 @@
+"""The suppression list's SQL: numbers that are never sent to, each add and removal audited.
+
+Numbers arrive normalised (international digits, no `+`: `bot.intake.numbers`). Every change is
+written with its audit entry in the caller's transaction (`Store.write()`), and a second add of
+a listed number changes nothing (the first entry, with its source and evidence, stays).
+
+`SuppressionLookup` answers "which of these numbers are listed?" from a path alone, so that the
+upload checker's worker process can ask it without being handed a million-number set.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from bot.store.audit import AuditEvent
+from bot.store.db import Reader, Tx
+
+_Query = Callable[[str, list[str]], list[Any]]
+_LOOKUP_CHUNK = 500  # numbers per IN (...) query: under SQLite's default 999 variables
+
+
+class Source(StrEnum):
+    """How a number came onto the list."""
+
+    MANUAL = "manual"
+    IMPORT = "import"
+    REPLY = "reply"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionEntry:
+    """One listed number: why, by whom, when."""
+
+    msisdn: str
+    source: Source
+    added_by: str
+    added_at: float
+    evidence: str | None
+
+
+def _entry(row: sqlite3.Row) -> SuppressionEntry:
+    return SuppressionEntry(
+        row["msisdn"], Source(row["source"]), row["added_by"], row["added_at"], row["evidence"]
+    )
+
+
+def suppress(
+    tx: Tx,
+    msisdn: str,
+    source: Source,
+    *,
+    actor: str,
+    at: float,
+    evidence: str | None = None,
+    channel_id: str | None = None,
+) -> bool:
+    """List the number (audit `suppression_added`); False, and no entry, if it was listed."""
+    added = tx.run(
+        "INSERT INTO suppression (msisdn, source, added_by, added_at, evidence) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO NOTHING",
+        [msisdn, source.value, actor, at, evidence],
+    )
+    if added:
+        detail = {"msisdn": msisdn, "source": source.value, "evidence": evidence}
+        tx.audit(
+            AuditEvent.SUPPRESSION_ADDED, at=at, actor=actor, channel_id=channel_id, detail=detail
+        )
+    return added == 1
+
+
+def unsuppress(
+    tx: Tx,
+    msisdn: str,
+    *,
+    actor: str,
+    at: float,
+    reason: str,
+    only_source: Source | None = None,
+    channel_id: str | None = None,
+) -> SuppressionEntry | None:
+    """Take the number off (audit `suppression_removed`); the entry removed, or None.
+
+    With `only_source`, an entry of another source stays (a START reply lifts only what a
+    STOP reply put there).
+    """
+    found = entry(tx, msisdn)
+    if found is None or (only_source is not None and found.source is not only_source):
+        return None
+    tx.run("DELETE FROM suppression WHERE msisdn = ?", [msisdn])
+    detail = {
+        "msisdn": msisdn,
+        "source": found.source.value,
+        "added_by": found.added_by,
+        "evidence": found.evidence,
+        "reason": reason,
+    }
+    tx.audit(
+        AuditEvent.SUPPRESSION_REMOVED, at=at, actor=actor, channel_id=channel_id, detail=detail
+    )
+    return found
+
+
+def refuse(
+    tx: Tx, msisdn: str, *, actor: str, at: float, reason: str, channel_id: str | None
+) -> None:
+    """Record a refused change of the list (audit `suppression_refused`)."""
+    tx.audit(
+        AuditEvent.SUPPRESSION_REFUSED,
+        at=at,
+        actor=actor,
+        channel_id=channel_id,
+        detail={"msisdn": msisdn, "reason": reason},
+    )
+
+
+def entry(read: Reader, msisdn: str) -> SuppressionEntry | None:
+    """The number's entry, or None when it is not listed."""
+    rows = read.query("SELECT * FROM suppression WHERE msisdn = ?", [msisdn])
+    return _entry(rows[0]) if rows else None
+
+
+def entries(read: Reader) -> list[SuppressionEntry]:
+    """Every listed number, in number order."""
+    return [_entry(r) for r in read.query("SELECT * FROM suppression ORDER BY msisdn")]
+
+
+def size(read: Reader) -> int:
+    """How many numbers are listed (for the Home tab and the metrics)."""
+    return int(read.query("SELECT COUNT(*) FROM suppression")[0][0])
+
+
+def listed_among(read: Reader, msisdns: Iterable[str]) -> frozenset[str]:
+    """Those of the numbers that are listed (an indexed look-up per number, in chunks)."""
+    return _listed(read.query, msisdns)
+
+
+def _listed(query: _Query, msisdns: Iterable[str]) -> frozenset[str]:
+    wanted = sorted(set(msisdns))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        part = wanted[start : start + _LOOKUP_CHUNK]
+        marks = ", ".join("?" * len(part))
+        sql = f"SELECT msisdn FROM suppression WHERE msisdn IN ({marks})"  # noqa: S608 - marks only
+        found.update(row[0] for row in query(sql, part))
+    return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionLookup:
+    """ "Which of these numbers are listed?" from the database at `path` (picklable).
+
+    Opens its own read-only connection per question: it may run in another process.
+    A database that does not exist yet has an empty list.
+    """
+
+    path: str
+
+    def __call__(self, msisdns: frozenset[str]) -> frozenset[str]:
+        """The listed ones among `msisdns`."""
+        target = Path(self.path)
+        if not msisdns or not target.is_file():
+            return frozenset()
+        uri = target.absolute().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=15.0)
+        try:
+            if not _has_list(conn):
+                return frozenset()
+            return _listed(lambda sql, params: conn.execute(sql, params).fetchall(), msisdns)
+        finally:
+            conn.close()
+
+
+def _has_list(conn: sqlite3.Connection) -> bool:
+    """False for a database made before the list existed (read-only: it is not migrated here)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppression'"
+    ).fetchone()
+    return row is not None
