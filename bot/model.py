@@ -73,6 +73,14 @@ class DuplicateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SuppressedRow:
+    """A row not sent because its number is on the suppression list (it opted out)."""
+
+    line: int
+    msisdn: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedChunk:
     """One future EAPI submission: consecutive messages of a single dca."""
 
@@ -109,6 +117,7 @@ class BatchPlan:
     ignored_columns: tuple[str, ...] = ()  # headers kept out of the submission
     notes: tuple[str, ...] = field(default=())  # file-level remarks for the preview
     max_parts: int = 3  # the part limit the messages were checked against (sent as is)
+    suppressed: tuple[SuppressedRow, ...] = ()  # rows whose number is on the suppression list
 
     @property
     def parts(self) -> int:

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulator": ("bot.cli.simulator", "serve a local stand-in for the BulkSMS EAPI"),
     "audit": ("bot.cli.audit", "print or verify the audit log"),
     "health": ("bot.cli.health", "exit 0 when the database opens and the sender is alive"),
+    "optout": ("bot.cli.optout", "add, remove, list or import numbers of the suppression list"),
 }
 
 

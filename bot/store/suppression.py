@@ -135,6 +135,11 @@ def size(read: Reader) -> int:
     return int(read.query("SELECT COUNT(*) FROM suppression")[0][0])
 
 
+def any_listed(read: Reader) -> bool:
+    """True when at least one number is listed (cheap: no count)."""
+    return bool(read.query("SELECT 1 FROM suppression LIMIT 1"))
+
+
 def listed_among(read: Reader, msisdns: Iterable[str]) -> frozenset[str]:
     """Those of the numbers that are listed (an indexed look-up per number, in chunks)."""
     return _listed(read.query, msisdns)

@@ -94,13 +94,26 @@ def card_fallback(
     credits: Decimal,
     phrase: str,
     simulated: bool,
+    suppressed: int = 0,
 ) -> str:
-    """The card's notification text with counts as digits: `Batch 12: 3 recipients, 3 SMS, …`."""
+    """The card's notification text with counts as digits: `Batch 12: 3 recipients, 3 SMS, …`,
+    and `, 1 suppressed` when rows were left out for the suppression list."""
+    held = f", {suppressed} suppressed" if suppressed else ""
     text = (
         f"Batch {batch_id}: {plural(recipients, 'recipient')}, {parts} SMS, "
-        f"~{number(credits)} credits — {phrase}"
+        f"~{number(credits)} credits{held} — {phrase}"
     )
     return with_simulation(text, simulated)
+
+
+def rows_file_comment(batch_id: int, rejected: int, suppressed: int) -> str:
+    """The comment on the rows CSV shared in the thread."""
+    if not suppressed:
+        return f"Batch {batch_id}: all {rejected} rejected rows, with reasons."
+    return (
+        f"Batch {batch_id}: all {rejected} rejected and {suppressed} suppressed rows "
+        "(numbers on the suppression list), with reasons."
+    )
 
 
 def test_mode_label(mode: TestMode) -> str:
