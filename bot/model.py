@@ -152,6 +152,7 @@ class ProgressKind(StrEnum):
     RETRYING = "retrying"
     FINISHED = "finished"  # the batch reached a final state (sent, partly sent, failed)
     UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
+    DROPPED = "dropped"  # numbers suppressed since approval were taken out of a submission
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +170,4 @@ class Progress:
     retry_in_seconds: float | None = None
     state: BatchState | None = None
     queue_position: int | None = None
+    dropped: int = 0  # DROPPED: how many messages were taken out

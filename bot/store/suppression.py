@@ -106,6 +106,17 @@ def unsuppress(
     return found
 
 
+def trim_chunk(tx: Tx, chunk_id: int, params_json: str, params_sha256: str, messages: int) -> bool:
+    """A queued, never-attempted chunk's new parameters (some numbers dropped); False if it was
+    attempted meanwhile (a resend must keep the body its stop_dup_id covers)."""
+    changed = tx.run(
+        "UPDATE chunks SET params = ?, params_sha256 = ?, messages = ? "
+        "WHERE id = ? AND attempts = 0 AND state = 'queued'",
+        [params_json, params_sha256, messages, chunk_id],
+    )
+    return changed == 1
+
+
 def refuse(
     tx: Tx, msisdn: str, *, actor: str, at: float, reason: str, channel_id: str | None
 ) -> None:

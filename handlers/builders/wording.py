@@ -106,6 +106,18 @@ def card_fallback(
     return with_simulation(text, simulated)
 
 
+def dropped_suppressed(event: Progress, simulated: bool) -> str:
+    """A submission lost numbers put on the suppression list after approval."""
+    where = f"submission {(event.chunk_index or 0) + 1} of {event.chunk_count}"
+    text = (
+        f"Batch {event.batch_id}: {plural(event.dropped, 'message')} taken out of {where} "
+        "before it went out: the number was put on the suppression list after approval"
+    )
+    if event.description:  # nothing was left to send
+        text += f"; {event.description}"
+    return with_simulation(text, simulated)
+
+
 def rows_file_comment(batch_id: int, rejected: int, suppressed: int) -> str:
     """The comment on the rows CSV shared in the thread."""
     if not suppressed:
