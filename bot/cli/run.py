@@ -28,17 +28,20 @@ from slack_sdk.errors import SlackApiError
 
 from bot.cli.health import MAX_HEARTBEAT_AGE
 from bot.config import Settings, load_settings
+from bot.consent import ConsentService
 from bot.eapi.client import EapiClient, create_client
 from bot.errors import ConfigError
 from bot.intake.planner import PoolPlanner
 from bot.intake.pricing import PriceTable
 from bot.logs import configure_logging
+from bot.sending.inbox import InboxTask
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
 from bot.store.db import Store
 from handlers.app import create_app
 from handlers.plumbing.http import PushHandler, PushRoutes, SlackWsgi
+from handlers.plumbing.replies import SlackReplies
 from handlers.plumbing.slackio import make_web_client
 from handlers.services import Services, SlackSide
 
@@ -65,6 +68,7 @@ class Runtime:
     services: Services
     app: App
     planner: PoolPlanner
+    inbox: InboxTask
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """`/healthz`: what `smsbatch-bot health --json` prints, plus whether it is simulated."""
@@ -82,7 +86,7 @@ class Runtime:
         secret = self.settings.push_secret
         if secret is None:
             return None
-        handlers: dict[str, PushHandler] = {}
+        handlers: dict[str, PushHandler] = {"reply": self.inbox.pushed}
         return PushRoutes(secret.reveal(), handlers)
 
     def close(self) -> None:
@@ -123,7 +127,11 @@ def build(settings: Settings) -> Runtime:
         simulated=eapi.simulated,
         planner=planner,
     )
-    services = slack.bind(service, simulated=eapi.simulated)
+    consent = ConsentService(
+        store, settings.default_country, is_approver=slack.approvers.is_approver
+    )
+    services = slack.bind(service, simulated=eapi.simulated, consent=consent)
+    inbox = add_inbox(settings, store, eapi, sender, services)
     try:
         app = create_app(settings, services, client=client)
     except (BoltError, SlackApiError, OSError) as exc:
@@ -134,7 +142,24 @@ def build(settings: Settings) -> Runtime:
         raise ConfigError(
             [f"Slack did not accept the bot token at {settings.slack_api_url}: {exc}"]
         ) from None
-    return Runtime(settings, store, eapi, sender, services, app, planner)
+    return Runtime(settings, store, eapi, sender, services, app, planner, inbox)
+
+
+def add_inbox(
+    settings: Settings, store: Store, eapi: EapiClient, sender: Sender, services: Services
+) -> InboxTask:
+    """The inbox task, as one of the sender's side tasks (its replies go to Slack)."""
+    sink = SlackReplies(services.cards, settings.replies_channel)
+    task = InboxTask(
+        store,
+        eapi,
+        sink,
+        poll_seconds=settings.inbox_poll_seconds,
+        default_country=settings.default_country,
+        clock=time.time,
+    )
+    sender.side_tasks = (*sender.side_tasks, task)  # before `sender.start()`
+    return task
 
 
 def _serve_http(runtime: Runtime, host: str) -> None:

@@ -10,11 +10,11 @@ the sink takes is marked posted, so after a crash the rest is posted, and nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from bot.eapi.client import EapiClient
-from bot.eapi.inbox import fetch_inbox
+from bot.eapi.inbox import fetch_inbox, pushed_reply
 from bot.errors import EapiError
 from bot.sending.replies import ReplyIntake
 from bot.store import inbox
@@ -76,24 +76,34 @@ class InboxTask:
         self._unposted = True  # look for unposted replies (e.g. pushed ones, or after a crash)
 
     def next_due(self, now: float) -> float | None:
-        """Now while a full page or unposted replies wait; else the next poll time."""
+        """Now while a full page or unposted replies wait; else the next poll time (None when
+        polling is off: pushed replies still get their turn)."""
+        if self._unposted:
+            return now
         if self.poll_seconds <= 0:
             return None
-        if self._more or self._unposted:
+        if self._more:
             return now
         _, polled_at = inbox.cursor(self.store)
         return now if polled_at is None else polled_at + self.poll_seconds
 
-    def replies_pushed(self) -> None:
-        """A pushed reply was stored: post it at the next turn."""
+    def pushed(self, params: Mapping[str, str]) -> None:
+        """`GET /eapi/push/reply`: store a pushed reply (ValueError when malformed); it is
+        posted at the task's next turn. A reply pushed twice changes nothing."""
+        self.intake.pushed(pushed_reply(params))
         self._unposted = True
 
     def run(self, now: float) -> None:
         """One turn: one get_inbox call when due, then post what is unposted."""
-        _, polled_at = inbox.cursor(self.store)
-        if self._more or polled_at is None or now >= polled_at + self.poll_seconds:
+        if self._poll_due(now):
             self._fetch()
         self._post()
+
+    def _poll_due(self, now: float) -> bool:
+        if self.poll_seconds <= 0:
+            return False
+        _, polled_at = inbox.cursor(self.store)
+        return self._more or polled_at is None or now >= polled_at + self.poll_seconds
 
     def _fetch(self) -> None:
         last_id, _ = inbox.cursor(self.store)

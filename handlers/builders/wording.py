@@ -6,11 +6,15 @@ before it is shown, so that `<!channel>` or `<@U123>` in a message body pings no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.consent import ListChange
 from bot.eapi.client import meaning
 from bot.model import BatchState, Progress, TestMode
+from bot.store.inbox import ReplyRecord
+from bot.store.suppression import SuppressionEntry
 
 SIMULATION = "simulation — nothing is sent"
 UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
@@ -118,6 +122,73 @@ def dropped_suppressed(event: Progress, simulated: bool) -> str:
     return with_simulation(text, simulated)
 
 
+OPTOUT_USAGE = (
+    "*/smsbatch optout* — the suppression list (numbers never sent to):\n"
+    "• `/smsbatch optout add NUMBER[, NUMBER…]` — put numbers on it (anyone)\n"
+    "• `/smsbatch optout remove NUMBER[, NUMBER…]` — take numbers off it (approvers only)\n"
+    "• `/smsbatch optout list` — show it (a CSV file when long)\n"
+    "A whole file: `smsbatch-bot optout import FILE` on the server."
+)
+OPTOUT_UNAVAILABLE = "The suppression list is not available in this app."
+_OPTOUT_VERBS = {"add": ("Added", "already listed"), "remove": ("Removed", "not listed")}
+
+
+def optout_changed(change: ListChange, action: str) -> str:
+    """The reply to `/smsbatch optout add|remove`: what changed, what did not, what was wrong."""
+    if change.refused:
+        return f"Nothing changed: {escape(change.refused)}."
+    done, same = _OPTOUT_VERBS[action]
+    lines = []
+    if change.changed:
+        lines.append(f"{done} {plural(len(change.changed), 'number')}: {', '.join(change.changed)}")
+    if change.unchanged:
+        lines.append(f"{same.capitalize()}: {', '.join(change.unchanged)}")
+    lines += [
+        f"Not a number: `{escape(clip(value, 40))}` — {escape(reason)}"
+        for value, reason in change.invalid
+    ]
+    return "\n".join(lines) or OPTOUT_USAGE
+
+
+def optout_list(entries: Sequence[SuppressionEntry]) -> str:
+    """The suppression list in a reply (short lists only)."""
+    if not entries:
+        return "The suppression list is empty."
+    lines = [f"The suppression list ({plural(len(entries), 'number')}):"]
+    lines += [
+        f"• {e.msisdn} — {e.source.value}, {when(e.added_at)}"
+        + (f" ({escape(e.evidence)})" if e.evidence else "")
+        for e in entries
+    ]
+    return "\n".join(lines)
+
+
+def optout_file(count: int) -> str:
+    """The comment on (and reply about) the suppression list shared as a file."""
+    return f"The suppression list: {plural(count, 'number')}, as a CSV file in this channel."
+
+
+REPLY_SHOWN = 600  # characters of one reply's text shown in Slack
+
+
+def replies(batch_id: int | None, items: Sequence[ReplyRecord]) -> str:
+    """Replies in one message: number, time and text (escaped), and what a keyword did."""
+    head = f"Replies to batch {batch_id}" if batch_id is not None else "Replies to no known batch"
+    lines = [f"{head} ({len(items)}):"]
+    for reply in items:
+        said = escape(clip(reply.message, REPLY_SHOWN)).replace("\n", " ⏎ ") or "(empty)"
+        note = _KEYWORD_NOTES.get(reply.keyword or "", "")
+        sender = f"+{reply.sender}" if reply.sender.isdigit() else reply.sender
+        lines.append(f"• {escape(sender)} at {escape(reply.received_time)}: {said}{note}")
+    return "\n".join(lines)
+
+
+_KEYWORD_NOTES = {
+    "stop": " — opt-out keyword: the number is now on the suppression list",
+    "start": " — opt-in keyword: a STOP by reply was lifted, if there was one",
+}
+
+
 def rows_file_comment(batch_id: int, rejected: int, suppressed: int) -> str:
     """The comment on the rows CSV shared in the thread."""
     if not suppressed:
@@ -187,6 +258,7 @@ HELP = (
     "• `/smsbatch status [BATCH]` — a batch, or the last few batches of this channel\n"
     "• `/smsbatch balance` — the EAPI account's credit balance\n"
     "• `/smsbatch cancel BATCH` — cancel a batch that is waiting for approval\n"
+    "• `/smsbatch optout add|remove NUMBER…`, `/smsbatch optout list` — the suppression list\n"
     "• `/smsbatch help` — this text"
 )
 
