@@ -6,7 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.eapi.inbox import PAGE_ROWS, Reply, fetch_inbox, parse_inbox, pushed_reply
+from bot.eapi.inbox import (
+    PAGE_ROWS,
+    Reply,
+    Unreadable,
+    fetch_inbox,
+    parse_inbox,
+    pushed_reply,
+)
 from bot.eapi.simulator.inbox import InboxRow, encoding_for, push_params, write_page
 from bot.errors import EapiError, EapiResponseError
 from tests.eapi_fixtures import client_for, running_simulator
@@ -51,12 +58,16 @@ def test_the_documented_example_parses() -> None:
     assert page.last_id == 20 and not page.full
 
 
-def test_error_answers_and_broken_rows_raise_named_errors() -> None:
-    """23 is an EapiError naming the status; a row without 7 fields is a response error."""
+def test_error_answers_raise_and_a_broken_row_is_set_aside_by_its_id() -> None:
+    """23 is an EapiError naming the status; a row without 7 fields is kept aside, named, and
+    still moves the cursor (else it would be asked for for ever)."""
     with pytest.raises(EapiError, match="status 23"):
         parse_inbox("23|invalid credentials|")
-    with pytest.raises(EapiResponseError, match="7 fields"):
-        parse_inbox("0|records to follow|1\n\n19|4412312345|Hi\n")
+    broken = parse_inbox("0|records to follow|2\n\n19|4412312345|Hi\n20|x|y|t|m|0|7bit\n")
+    assert broken.replies[0].msg_id == 20 and broken.last_id == 20
+    assert broken.unreadable == (
+        Unreadable(19, "get_inbox: a row without its 7 fields: '19|4412312345|Hi'"),
+    )
     with pytest.raises(EapiResponseError, match="header"):
         parse_inbox("<html>")
 

@@ -38,20 +38,32 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A row that could not be read: its msg_id when that much was readable, and why."""
+
+    msg_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class InboxPage:
-    """One get_inbox answer: its replies in order, and whether another call may hold more."""
+    """One get_inbox answer: its replies in order, rows that could not be read, and whether
+    another call may hold more."""
 
     replies: tuple[Reply, ...]
+    unreadable: tuple[Unreadable, ...] = ()
 
     @property
     def full(self) -> bool:
         """True when the page was as long as a page can be: ask again."""
-        return len(self.replies) >= PAGE_ROWS
+        return len(self.replies) + len(self.unreadable) >= PAGE_ROWS
 
     @property
     def last_id(self) -> int | None:
-        """The highest msg_id on the page, or None for an empty page."""
-        return max((r.msg_id for r in self.replies), default=None)
+        """The highest msg_id on the page (an unreadable row's too: it must not be asked for
+        for ever), or None when there is none."""
+        ids = [r.msg_id for r in self.replies] + [u.msg_id for u in self.unreadable if u.msg_id]
+        return max(ids, default=None)
 
 
 def unescape(text: str) -> str:
@@ -108,8 +120,19 @@ def parse_inbox(body: str) -> InboxPage:
         )
     if int(code) != 0:
         raise EapiError(f"get_inbox failed with status {code} ({meaning(int(code))})")
-    rows = [line.removesuffix("\r") for line in lines[1:]]
-    return InboxPage(tuple(parse_row(row) for row in rows if row.strip()))
+    replies: list[Reply] = []
+    unreadable: list[Unreadable] = []
+    for line in lines[1:]:
+        row = line.removesuffix("\r")
+        if not row.strip():
+            continue
+        try:
+            replies.append(parse_row(row))
+        except EapiResponseError as exc:
+            first = row.split("|", 1)[0].strip()
+            msg_id = int(first) if first.isascii() and first.isdigit() else None
+            unreadable.append(Unreadable(msg_id, str(exc)))
+    return InboxPage(tuple(replies), tuple(unreadable))
 
 
 def fetch_inbox(client: EapiClient, last_retrieved_id: int) -> InboxPage:

@@ -114,7 +114,9 @@ class InboxTask:
             self._more = False
             self.intake.page([], None)  # counts as a poll: the next is a whole interval away
             return
-        new = self.intake.page(page.replies, page.last_id)
+        for row in page.unreadable:  # never silent: logged here, counted in the audit entry
+            logger.error("get_inbox row msg_id=%s could not be read: %s", row.msg_id, row.reason)
+        new = self.intake.page(page.replies, page.last_id, unreadable=page.unreadable)
         self._more = page.full
         self._unposted = self._unposted or new > 0
         if page.replies:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.eapi.inbox import Reply
+from bot.eapi.inbox import Reply, Unreadable
 from bot.intake.numbers import Number, parse_number
 from bot.sending.keywords import Keyword, keyword_of
 from bot.store import inbox, suppression
@@ -95,17 +95,28 @@ class ReplyIntake:
             new = take_in(tx, [reply], via="push", at=self.clock(), country=self.default_country)
         return new == 1
 
-    def page(self, replies: Sequence[Reply], last_id: int | None) -> int:
-        """A get_inbox page and the cursor after it, in one transaction; how many were new."""
+    def page(
+        self,
+        replies: Sequence[Reply],
+        last_id: int | None,
+        *,
+        unreadable: Sequence[Unreadable] = (),
+    ) -> int:
+        """A get_inbox page and the cursor after it, in one transaction; how many were new.
+
+        Unreadable rows are named in the audit entry (msg_id and why), never skipped silently.
+        """
         now = self.clock()
         with self.store.write() as tx:
             new = take_in(tx, replies, via="inbox", at=now, country=self.default_country)
             inbox.advance(tx, last_id, now)
-            if replies:
-                tx.audit(
-                    AuditEvent.INBOX_READ,
-                    at=now,
-                    actor="sender",
-                    detail={"rows": len(replies), "new": new, "last_retrieved_id": last_id},
-                )
+            if replies or unreadable:
+                detail: dict[str, object] = {
+                    "rows": len(replies),
+                    "new": new,
+                    "last_retrieved_id": last_id,
+                }
+                if unreadable:
+                    detail["unreadable"] = [[u.msg_id, u.reason] for u in unreadable]
+                tx.audit(AuditEvent.INBOX_READ, at=now, actor="sender", detail=detail)
         return new
