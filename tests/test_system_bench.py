@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import bench_ack, bench_intake, bench_sender, intake_profile
+from bench import bench_ack, bench_intake, bench_sender, bench_suppression, intake_profile
 from bench.intake_file import build_file
 from bot.intake.plan import IntakeLimits, plan_batch
 from bot.intake.pricing import PriceTable
@@ -56,3 +56,10 @@ def test_app_sampler_reports_what_the_app_threads_ran(tmp_path: Path) -> None:
     bench_ack.measure(2, 0.2, rows=100, sample_to=out)
     report = json.loads(out.read_text())
     assert report["samples"] > 0 and report["running"]
+
+
+def test_suppression_benchmark_checks_against_both_lists() -> None:
+    """300 rows against 5,000 listed numbers: a tenth of the file's numbers are suppressed."""
+    figures = bench_suppression.measure(300, 5000, repeat=1)
+    assert figures["own_listed"] > 0 and figures["suppressed_rows"] >= figures["own_listed"]
+    assert figures["empty_s"] > 0 and figures["full_rss_mb"] > 10
