@@ -1,5 +1,6 @@
-"""The BulkSMS EAPI: the HTTP client (`client`), the send_batch wire format (`batchcsv`), and a
-local stand-in server for tests, staging and demos (`simulator/`).
+"""The BulkSMS EAPI: the HTTP client (`client`), the send_batch wire format (`batchcsv`), replies
+(`inbox`: get_inbox and pushed replies), and a local stand-in server for tests, staging and
+demos (`simulator/`).
 
 May import the ground floor and `bot.intake` (the GSM alphabet's EAPI forms); never the store.
 """
