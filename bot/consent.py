@@ -125,35 +125,29 @@ class ConsentService:
     ) -> ListChange:
         """Take the numbers off the list: approvers (and the CLI) only; refusals are audited."""
         numbers, invalid = _normalise(values, self.default_country)
+        if actor != CLI_ACTOR and not self._is_approver(actor):
+            self._refuse(numbers, actor, channel_id)
+            return ListChange(invalid=tuple(invalid), refused=REMOVE_REFUSED)
+        why = "removed from the command line" if actor == CLI_ACTOR else "removed by an approver"
         now = self._clock()
-        allowed = actor == CLI_ACTOR or self._is_approver(actor)
         removed: list[str] = []
         with self.store.write() as tx:
             for number in numbers:
-                if not allowed:
-                    suppression.refuse(
-                        tx,
-                        number,
-                        actor=actor,
-                        at=now,
-                        reason=REMOVE_REFUSED,
-                        channel_id=channel_id,
-                    )
-                    continue
-                reason = (
-                    "removed from the command line"
-                    if actor == CLI_ACTOR
-                    else "removed by an approver"
+                gone = suppression.unsuppress(
+                    tx, number, actor=actor, at=now, reason=why, channel_id=channel_id
                 )
-                if suppression.unsuppress(
-                    tx, number, actor=actor, at=now, reason=reason, channel_id=channel_id
-                ):
+                if gone is not None:
                     removed.append(number)
-        if not allowed:
-            return ListChange(invalid=tuple(invalid), refused=REMOVE_REFUSED)
-        return ListChange(
-            tuple(removed), tuple(n for n in numbers if n not in removed), tuple(invalid)
-        )
+        kept = tuple(n for n in numbers if n not in removed)
+        return ListChange(tuple(removed), kept, tuple(invalid))
+
+    def _refuse(self, numbers: Sequence[str], actor: str, channel_id: str | None) -> None:
+        now = self._clock()
+        with self.store.write() as tx:
+            for number in numbers:
+                suppression.refuse(
+                    tx, number, actor=actor, at=now, reason=REMOVE_REFUSED, channel_id=channel_id
+                )
 
     def import_file(
         self, data: bytes, actor: str, name: str, *, channel_id: str | None = None

@@ -7,9 +7,13 @@ from pathlib import Path
 
 from bot.codec import batch_digest, plan_from_json
 from bot.consent import REMOVE_REFUSED, ConsentService
+from bot.intake.planner import PoolPlanner
+from bot.intake.pricing import PriceTable
+from bot.model import SendOptions
+from bot.service import BatchService, Origin
 from bot.store import suppression
 from bot.store.suppression import Source
-from tests.core_helpers import APPROVER, PREPARER, Core, csv_rows, make_core
+from tests.core_helpers import APPROVER, CHANNEL, PREPARER, Core, csv_rows, make_core
 
 NUMBER = "447400100001"  # the second row of csv_rows
 
@@ -61,3 +65,25 @@ def test_status_32_lists_the_number_with_the_report_as_evidence(tmp_path: Path) 
     assert entry is not None and entry.source is Source.REPORT
     assert entry.evidence == "EAPI batch 4712345001, status 32"
     assert not service.suppress_from_report(NUMBER, 4712345002)  # listed already: unchanged
+
+
+def test_the_checker_worker_process_asks_the_list_itself(tmp_path: Path) -> None:
+    """With the app's PoolPlanner the look-up crosses the process boundary by path alone."""
+    planner = PoolPlanner()
+    try:
+        core = make_core(tmp_path / "db.sqlite")
+        consent(core).add([NUMBER], PREPARER)
+        service = BatchService(
+            core.store,
+            core.settings,
+            PriceTable.load(None),
+            is_approver=lambda u: u in core.approvers,
+            notifier=core.notifier,
+            planner=planner,
+        )
+        view = service.prepare(
+            csv_rows(3), SendOptions(), Origin(PREPARER, CHANNEL, source="upload")
+        )
+    finally:
+        planner.close()
+    assert (view.summary.recipients, view.summary.suppressed) == (2, 1)
