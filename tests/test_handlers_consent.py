@@ -149,3 +149,36 @@ def test_a_reply_to_a_batch_appears_in_its_thread_once(tmp_path: Path) -> None:
             "• +447911123403 at " + h.sim.inbox[1].received_time + ": who is this?"
         )  # fmt: skip
         assert [r.batch_id for r in inbox.replies(h.store)] == [1, 1]
+
+
+def test_replies_stored_before_a_restart_are_posted_once_after_it(tmp_path: Path) -> None:
+    """The app stops after storing a page but before Slack took it: the next process posts it
+    once, without asking the inbox again before its next poll (cursor and schedule are stored)."""
+    with running_harness(tmp_path, SMSBATCH_INBOX_POLL_SECONDS="3600") as first:
+        first.command(PASTE)
+        approve_and_wait(first, 1)
+        eapi_batch = first.sim.processed[0].batch_id
+        first.sender.stop()  # from here the test takes the sender's turns itself
+        first.fake.fail_once["chat.postMessage"] = "internal_error"
+        first.sim.add_reply("447911123401", "hello", referring_batch_id=eapi_batch)
+        first.sim.add_reply("447911123403", "bye", referring_batch_id=eapi_batch)
+        assert first.inbox is not None
+        first.inbox.run(time.time() + 3601)  # the next poll: stored, but Slack refused the post
+        assert len(inbox.unposted(first.store, 10)) == 2
+    with running_harness(tmp_path, SMSBATCH_INBOX_POLL_SECONDS="3600") as second:
+        posted = second.fake.wait_for(
+            lambda: [
+                r for r in second.fake.calls("chat.postMessage")
+                if str(r.body.get("text")).startswith("Replies to batch 1 (2)")
+            ],
+            what="the replies after the restart",
+        )  # fmt: skip
+        time.sleep(0.5)
+        again = [
+            r for r in second.fake.calls("chat.postMessage")
+            if str(r.body.get("text")).startswith("Replies")
+        ]  # fmt: skip
+        assert len(posted) == len(again) == 1
+        assert second.sim.requests == []  # the poll schedule survived the restart too
+        assert inbox.cursor(second.store)[0] == 7002
+        assert inbox.unposted(second.store, 10) == []
