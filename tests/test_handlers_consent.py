@@ -89,7 +89,9 @@ def test_a_stop_reply_in_the_inbox_suppresses_and_the_next_batch_leaves_it_out(
     tmp_path: Path,
 ) -> None:
     """A STOP injected through the simulator's admin path is read by the inbox task."""
-    with running_harness(tmp_path, SMSBATCH_INBOX_POLL_SECONDS="0.3") as h:
+    with running_harness(
+        tmp_path, SMSBATCH_INBOX_POLL_SECONDS="0.3", SMSBATCH_REPLIES_CHANNEL="C0REPLIES"
+    ) as h:
         answer = requests.post(
             h.sim.url.removesuffix("/eapi") + "/admin/inbox",
             data={"sender": STOPPED, "message": "STOP"},
@@ -99,6 +101,18 @@ def test_a_stop_reply_in_the_inbox_suppresses_and_the_next_batch_leaves_it_out(
         assert h.fake.wait_for(lambda: suppression.entry(h.store, STOPPED), what="the STOP")
         entry = suppression.entry(h.store, STOPPED)
         assert entry is not None and entry.source is Source.REPLY
+        shown = h.fake.wait_for(
+            lambda: [
+                r for r in h.fake.calls("chat.postMessage") if r.body["channel"] == "C0REPLIES"
+            ],
+            what="the reply in the replies channel",
+        )
+        assert str(shown[0].body["text"]).startswith(
+            "Replies to no known batch (1):\n• +447911123402"
+        )
+        assert str(shown[0].body["text"]).endswith(
+            ": STOP — opt-out keyword: the number is now on the suppression list"
+        )
         h.command(PASTE)
         assert "1 suppressed" in h.wait_card().body["text"]
         approve_and_wait(h, 1)
