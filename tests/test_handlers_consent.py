@@ -11,7 +11,7 @@ import requests
 from bot.store import inbox, suppression
 from bot.store.suppression import Source
 from handlers.builders import ids
-from tests.slack_harness import APPROVER, PREPARER, Harness, running_harness
+from tests.slack_harness import APPROVER, CHANNEL, PREPARER, Harness, running_harness
 from tests.test_handlers_approval import approve_value, wait_result
 
 STOPPED = "447911123402"
@@ -196,3 +196,19 @@ def test_replies_stored_before_a_restart_are_posted_once_after_it(tmp_path: Path
         assert second.sim.requests == []  # the poll schedule survived the restart too
         assert inbox.cursor(second.store)[0] == 7002
         assert inbox.unposted(second.store, 10) == []
+
+
+def test_pasted_rows_after_optout_import_are_added_and_a_long_list_is_a_file(
+    tmp_path: Path,
+) -> None:
+    """25 numbers pasted under a header: source import; `list` then shares a CSV file."""
+    rows = "\n".join(f"Person {i},07911 1234{i:02d}" for i in range(25))
+    with running_harness(tmp_path) as h:
+        h.command(f"optout import\nname,phone\n{rows}\nNobody,n/a")
+        answer = wait_response(h, "Added 25 numbers")
+        assert "Not a number: `n/a`" in answer
+        assert {e.source for e in suppression.entries(h.store)} == {Source.IMPORT}
+        h.command("optout list")
+        wait_response(h, "The suppression list: 25 numbers, as a CSV file")
+        uploads = h.fake.wait_for(lambda: h.fake.calls("files.completeUploadExternal"))
+        assert uploads[0].body["channel_id"] == CHANNEL

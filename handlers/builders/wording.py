@@ -127,6 +127,7 @@ OPTOUT_USAGE = (
     "• `/smsbatch optout add NUMBER[, NUMBER…]` — put numbers on it (anyone)\n"
     "• `/smsbatch optout remove NUMBER[, NUMBER…]` — take numbers off it (approvers only)\n"
     "• `/smsbatch optout list` — show it (a CSV file when long)\n"
+    "• `/smsbatch optout import` followed by CSV rows on new lines — add the number column\n"
     "A whole file: `smsbatch-bot optout import FILE` on the server."
 )
 OPTOUT_UNAVAILABLE = "The suppression list is not available in this app."
@@ -148,6 +149,11 @@ def optout_changed(change: ListChange, action: str) -> str:
         for value, reason in change.invalid
     ]
     return "\n".join(lines) or OPTOUT_USAGE
+
+
+def optout_not_imported(reason: str) -> str:
+    """The reply to `/smsbatch optout import` with text that cannot be read."""
+    return f"Nothing was imported: {escape(reason)}"
 
 
 def optout_list(entries: Sequence[SuppressionEntry]) -> str:
