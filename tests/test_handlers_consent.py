@@ -212,3 +212,29 @@ def test_pasted_rows_after_optout_import_are_added_and_a_long_list_is_a_file(
         wait_response(h, "The suppression list: 25 numbers, as a CSV file")
         uploads = h.fake.wait_for(lambda: h.fake.calls("files.completeUploadExternal"))
         assert uploads[0].body["channel_id"] == CHANNEL
+
+
+def test_an_inbox_of_more_than_a_page_is_read_completely(tmp_path: Path) -> None:
+    """1,200 replies: two get_inbox calls back to back, every reply stored and shown once."""
+    with running_harness(
+        tmp_path, SMSBATCH_INBOX_POLL_SECONDS="3600", SMSBATCH_REPLIES_CHANNEL="C0REPLIES"
+    ) as h:
+        h.sender.stop()  # the sender polled once at start; the test takes its turns from here
+        for i in range(1200):
+            h.sim.add_reply(f"4479111{i:05d}", f"reply {i} | done")
+        assert h.inbox is not None
+        later = time.time() + 3601  # the next poll is due
+        turns = 0
+        while (due := h.inbox.next_due(later)) is not None and due <= later and turns < 20:
+            h.inbox.run(later)
+            turns += 1
+        assert len(inbox.replies(h.store)) == 1200
+        asked = [r.params["last_retrieved_id"] for r in h.sim.requests]
+        assert asked == ["0", "0", "8000"]  # at start (empty), then a full page and the rest
+        shown = [
+            line
+            for r in h.fake.calls("chat.postMessage")
+            if r.body["channel"] == "C0REPLIES"
+            for line in str(r.body["text"]).splitlines()[1:]
+        ]
+        assert len(shown) == 1200 and len(set(shown)) == 1200

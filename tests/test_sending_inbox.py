@@ -25,12 +25,12 @@ class ListSink:
         self.posts: list[tuple[int | None, list[str]]] = []
         self.down = False
 
-    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> bool:
+    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> int:
         """Record the group unless Slack is 'down'."""
         if self.down:
-            return False
+            return 0
         self.posts.append((batch_id, [r.message for r in replies]))
-        return True
+        return len(replies)
 
 
 def task_for(store: Store, client: object, sink: ListSink, clock: FakeClock) -> InboxTask:

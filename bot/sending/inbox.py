@@ -29,18 +29,19 @@ POST_READ = 200  # unposted replies read and posted per turn
 class ReplySink(Protocol):
     """Where stored replies are shown: the batch's thread, or the replies channel."""
 
-    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> bool:
-        """Show these replies (of one batch, or of none known); True once they need no more
-        posting (posted, or kept in the database only); False to try again next turn."""
+    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> int:
+        """Show these replies (of one batch, or of none known), in order; how many of them,
+        from the first, need no more posting (posted, or kept in the database only). The rest
+        are offered again at the next turn."""
         ...
 
 
 class KeepOnly:
     """A sink that shows nothing: replies stay in the database (no Slack, e.g. the CLI)."""
 
-    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> bool:
-        """Nothing to post."""
-        return True
+    def post_replies(self, batch_id: int | None, replies: Sequence[ReplyRecord]) -> int:
+        """Nothing to post: all of them are done."""
+        return len(replies)
 
 
 def group_by_batch(replies: Sequence[ReplyRecord]) -> list[tuple[int | None, list[ReplyRecord]]]:
@@ -96,7 +97,7 @@ class InboxTask:
     def run(self, now: float) -> None:
         """One turn: one get_inbox call when due, then post what is unposted."""
         if self._poll_due(now):
-            self._fetch()
+            self._fetch(now)
         self._post()
 
     def _poll_due(self, now: float) -> bool:
@@ -105,18 +106,20 @@ class InboxTask:
         _, polled_at = inbox.cursor(self.store)
         return self._more or polled_at is None or now >= polled_at + self.poll_seconds
 
-    def _fetch(self) -> None:
+    def _fetch(self, now: float) -> None:
         last_id, _ = inbox.cursor(self.store)
         try:
             page = fetch_inbox(self.client, last_id)
         except EapiError as exc:
             logger.warning("get_inbox failed; asking again in %s s: %s", self.poll_seconds, exc)
             self._more = False
-            self.intake.page([], None)  # counts as a poll: the next is a whole interval away
+            self.intake.page(
+                [], None, at=now
+            )  # counts as a poll: the next is a whole interval away
             return
         for row in page.unreadable:  # never silent: logged here, counted in the audit entry
             logger.error("get_inbox row msg_id=%s could not be read: %s", row.msg_id, row.reason)
-        new = self.intake.page(page.replies, page.last_id, unreadable=page.unreadable)
+        new = self.intake.page(page.replies, page.last_id, unreadable=page.unreadable, at=now)
         self._more = page.full
         self._unposted = self._unposted or new > 0
         if page.replies:
@@ -126,10 +129,11 @@ class InboxTask:
         pending = inbox.unposted(self.store, POST_READ)
         taken = 0
         for batch_id, group in group_by_batch(pending):
-            if self.sink.post_replies(batch_id, group):
-                taken += len(group)
+            done = self.sink.post_replies(batch_id, group)
+            if done:
+                taken += done
                 with self.store.write() as tx:
-                    inbox.mark_posted(tx, [r.msg_id for r in group], self.clock())
+                    inbox.mark_posted(tx, [r.msg_id for r in group[:done]], self.clock())
         # More than one read's worth: go on at the next turn. A sink that asked to try again
         # waits for the next poll.
         self._unposted = len(pending) == POST_READ and taken == len(pending)

@@ -101,12 +101,14 @@ class ReplyIntake:
         last_id: int | None,
         *,
         unreadable: Sequence[Unreadable] = (),
+        at: float | None = None,
     ) -> int:
         """A get_inbox page and the cursor after it, in one transaction; how many were new.
 
-        Unreadable rows are named in the audit entry (msg_id and why), never skipped silently.
+        `at` is when the poll was due (the next is an interval after it). Unreadable rows are
+        named in the audit entry (msg_id and why), never skipped silently.
         """
-        now = self.clock()
+        now = self.clock() if at is None else at
         with self.store.write() as tx:
             new = take_in(tx, replies, via="inbox", at=now, country=self.default_country)
             inbox.advance(tx, last_id, now)

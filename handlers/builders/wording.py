@@ -180,13 +180,15 @@ REPLY_SHOWN = 600  # characters of one reply's text shown in Slack
 def replies(batch_id: int | None, items: Sequence[ReplyRecord]) -> str:
     """Replies in one message: number, time and text (escaped), and what a keyword did."""
     head = f"Replies to batch {batch_id}" if batch_id is not None else "Replies to no known batch"
-    lines = [f"{head} ({len(items)}):"]
-    for reply in items:
-        said = escape(clip(reply.message, REPLY_SHOWN)).replace("\n", " ⏎ ") or "(empty)"
-        note = _KEYWORD_NOTES.get(reply.keyword or "", "")
-        sender = f"+{reply.sender}" if reply.sender.isdigit() else reply.sender
-        lines.append(f"• {escape(sender)} at {escape(reply.received_time)}: {said}{note}")
-    return "\n".join(lines)
+    return "\n".join([f"{head} ({len(items)}):", *(reply_line(r) for r in items)])
+
+
+def reply_line(reply: ReplyRecord) -> str:
+    """One reply's line: `• +447700900123 at 2026-12-05 09:00:00: text`."""
+    said = escape(clip(reply.message, REPLY_SHOWN)).replace("\n", " ⏎ ") or "(empty)"
+    note = _KEYWORD_NOTES.get(reply.keyword or "", "")
+    sender = f"+{reply.sender}" if reply.sender.isdigit() else reply.sender
+    return f"• {escape(sender)} at {escape(reply.received_time)}: {said}{note}"
 
 
 _KEYWORD_NOTES = {
