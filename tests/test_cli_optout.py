@@ -95,3 +95,16 @@ def test_check_counts_suppressed_rows(tmp_path: Path, capsys: pytest.CaptureFixt
         assert [e.event for e in store.audit_entries()] == ["suppression_added"]
     finally:
         store.close()
+
+
+def test_check_refuses_when_the_list_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged SMSBATCH_DB: exit 2 and one line, never a plan unchecked against the list."""
+    (tmp_path / "list.db").write_bytes(b"this is not a database" * 100)
+    batch = tmp_path / "batch.csv"
+    batch.write_text("msisdn,message\n447400123456,Hi\n")
+    assert main(["check", str(batch), "--format", "json"]) == 2
+    err = capsys.readouterr().err
+    assert "the suppression list in" in err and "cannot be read" in err
+    assert len(err.strip().splitlines()) == 1

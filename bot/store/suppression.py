@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.errors import IntakeError
 from bot.store.audit import AuditEvent
 from bot.store.db import Reader, Tx
 
@@ -172,7 +173,9 @@ class SuppressionLookup:
     """ "Which of these numbers are listed?" from the database at `path` (picklable).
 
     Opens its own read-only connection per question: it may run in another process.
-    A database that does not exist yet has an empty list.
+    A database that does not exist yet has an empty list; one that cannot be read stops the
+    check with an `IntakeError` (an upload is never passed as checked against a list nobody
+    could read).
     """
 
     path: str
@@ -183,13 +186,19 @@ class SuppressionLookup:
         if not msisdns or not target.is_file():
             return frozenset()
         uri = target.absolute().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=15.0)
         try:
-            if not _has_list(conn):
-                return frozenset()
-            return _listed(lambda sql, params: conn.execute(sql, params).fetchall(), msisdns)
-        finally:
-            conn.close()
+            conn = sqlite3.connect(uri, uri=True, timeout=15.0)
+            try:
+                if not _has_list(conn):
+                    return frozenset()
+                return _listed(lambda sql, params: conn.execute(sql, params).fetchall(), msisdns)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise IntakeError(
+                f"the suppression list in {target} cannot be read ({exc}), so the numbers "
+                "cannot be checked against it; check SMSBATCH_DB"
+            ) from None
 
 
 def _has_list(conn: sqlite3.Connection) -> bool:
