@@ -65,6 +65,13 @@ def test_an_optout_added_in_slack_is_suppressed_in_the_next_preview(tmp_path: Pa
         assert card.body["text"].startswith(
             "Batch 1: 2 recipients, 2 SMS, ~2 credits, 1 suppressed — waiting for approval"
         )
+        fields = [f["text"] for b in card.blocks() for f in b.get("fields", [])]
+        assert "*Suppressed (opted out)*\n1" in fields
+        shared = h.fake.wait_for(lambda: h.fake.calls("files.completeUploadExternal"))
+        assert str(shared[0].body.get("initial_comment")) == (
+            "Batch 1: every row not sent, with reasons — 0 rejected, 1 suppressed "
+            "(the number is on the suppression list)."
+        )
         approve_and_wait(h, 1)
         assert sent_numbers(h) == ["447911123401", "447911123403"]
         assert "suppression_added" in h.audit_events()

@@ -202,8 +202,8 @@ def rows_file_comment(batch_id: int, rejected: int, suppressed: int) -> str:
     if not suppressed:
         return f"Batch {batch_id}: all {rejected} rejected rows, with reasons."
     return (
-        f"Batch {batch_id}: all {rejected} rejected and {suppressed} suppressed rows "
-        "(numbers on the suppression list), with reasons."
+        f"Batch {batch_id}: every row not sent, with reasons — {rejected} rejected, "
+        f"{suppressed} suppressed (the number is on the suppression list)."
     )
 
 
