@@ -122,3 +122,18 @@ def test_more_than_a_page_is_read_completely(tmp_path: Path) -> None:
     assert asked == ["0", "8000", "9000"]
     assert sum(len(messages) for _, messages in sink.posts) == 2500
     assert inbox.cursor(core.store)[0] == 9500
+
+
+def test_a_failed_poll_keeps_the_cursor_and_waits_an_interval(tmp_path: Path) -> None:
+    """Status 23 (bad credentials): nothing stored, the cursor stays, the next poll in 60 s."""
+    clock = FakeClock()
+    core = make_core(tmp_path / "db.sqlite", clock=clock)
+    with running_simulator() as sim:
+        sim.add_reply(NUMBER, "STOP")
+        client = client_for(sim, password="wrong-password")
+        task = task_for(core.store, client, ListSink(), clock)
+        task.run(clock())
+        client.close()
+    assert inbox.cursor(core.store) == (0, clock())
+    assert task.next_due(clock()) == clock() + 60
+    assert suppression.size(core.store) == 0 and inbox.replies(core.store) == []

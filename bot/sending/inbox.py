@@ -113,9 +113,7 @@ class InboxTask:
         except EapiError as exc:
             logger.warning("get_inbox failed; asking again in %s s: %s", self.poll_seconds, exc)
             self._more = False
-            self.intake.page(
-                [], None, at=now
-            )  # counts as a poll: the next is a whole interval away
+            self.intake.page([], None, at=now)  # a poll all the same: the next one is due later
             return
         for row in page.unreadable:  # never silent: logged here, counted in the audit entry
             logger.error("get_inbox row msg_id=%s could not be read: %s", row.msg_id, row.reason)
