@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ REMOVE_REFUSED = (
     "only an approver can take a number off the suppression list (SMSBATCH_APPROVERS); "
     "ask one, or the number can reply START if it opted out by replying STOP"
 )
-_NUMBER_HEADERS = ("msisdn", "phone", "number", "mobile", "to", "recipient")
+_NUMBER_HEADERS = frozenset(("msisdn", "phone", "number", "mobile", "to", "recipient", "cell"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +60,17 @@ def _normalise(values: Sequence[str], country: str) -> tuple[list[str], list[tup
 
 
 def numbers_in_file(data: bytes) -> list[str]:
-    """The number column of a CSV file (IntakeError when it is not text): the column headed
-    msisdn, phone, number, mobile, to or recipient, else the first; a header row is skipped."""
+    """The number column of a CSV file (IntakeError when it is not text): the first column whose
+    header has the word msisdn, phone, number, mobile, cell, to or recipient (`Phone number`),
+    else the first column; a header row is skipped."""
     text = decode_upload(data).text
     sample = text[:4096]
     delimiter = max(",;\t|", key=sample.count) if any(d in sample for d in ",;\t|") else ","
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(row)]
     if not rows:
         return []
-    header = [cell.strip().lower() for cell in rows[0]]
-    named = [i for i, cell in enumerate(header) if cell in _NUMBER_HEADERS]
+    header = [set(re.findall(r"[a-z]+", cell.lower())) for cell in rows[0]]
+    named = [i for i, words in enumerate(header) if words & _NUMBER_HEADERS]
     column = named[0] if named else 0
     has_header = bool(named) or not any(ch.isdigit() for ch in rows[0][0])
     body = rows[1:] if has_header else rows

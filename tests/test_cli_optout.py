@@ -56,9 +56,9 @@ def test_remove_and_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_import_reads_the_number_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A CSV with a phone column: every number added, source import, evidence the file."""
+    """A semicolon CSV with a `Phone number` column: every number added, source import."""
     path = tmp_path / "stops.csv"
-    path.write_text("name,phone\nAnn,07400 123456\nBob,+447400123457\nEve,nope\n")
+    path.write_text("Name;Phone number\nAnn;07400 123456\nBob;+447400123457\nEve;nope\n")
     assert main(["optout", "import", str(path)]) == 1
     assert "2 added, 0 already listed, 1 not numbers" in capsys.readouterr().out
     rows = listed(capsys)
