@@ -31,8 +31,9 @@ from bot.sending.notify import Notifier
 from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
+from bot.store.lookup import SuppressionLookup
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
-from bot.store.suppression import SuppressionLookup, any_listed
+from bot.store.suppression import any_listed
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [

@@ -19,7 +19,7 @@ from bot.intake.csvread import NO_ROWS, delimiter_name
 from bot.intake.plan import IntakeLimits, plan_batch, validate_options
 from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, CostLine, Message, SendOptions
-from bot.store.suppression import SuppressionLookup
+from bot.store.lookup import SuppressionLookup
 
 SHOWN_REJECTS = 20
 SHOWN_SAMPLE = 5

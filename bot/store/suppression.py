@@ -4,25 +4,21 @@ Numbers arrive normalised (international digits, no `+`: `bot.intake.numbers`). 
 written with its audit entry in the caller's transaction (`Store.write()`), and a second add of
 a listed number changes nothing (the first entry, with its source and evidence, stays).
 
-`SuppressionLookup` answers "which of these numbers are listed?" from a path alone, so that the
-upload checker's worker process can ask it without being handed a million-number set.
+The look-up the intake is handed ("which of these numbers are listed?") is
+`bot.store.lookup.SuppressionLookup`: a path, so the upload checker's worker process asks SQLite
+itself instead of being handed a million-number set.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
-from bot.errors import IntakeError
 from bot.store.audit import AuditEvent
 from bot.store.db import Reader, Tx
-
-_Query = Callable[[str, list[str]], list[Any]]
-_LOOKUP_CHUNK = 500  # numbers per IN (...) query: under SQLite's default 999 variables
+from bot.store.lookup import listed_in
 
 
 class Source(StrEnum):
@@ -154,56 +150,4 @@ def any_listed(read: Reader) -> bool:
 
 def listed_among(read: Reader, msisdns: Iterable[str]) -> frozenset[str]:
     """Those of the numbers that are listed (an indexed look-up per number, in chunks)."""
-    return _listed(read.query, msisdns)
-
-
-def _listed(query: _Query, msisdns: Iterable[str]) -> frozenset[str]:
-    wanted = sorted(set(msisdns))
-    found: set[str] = set()
-    for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        part = wanted[start : start + _LOOKUP_CHUNK]
-        marks = ", ".join("?" * len(part))
-        sql = f"SELECT msisdn FROM suppression WHERE msisdn IN ({marks})"  # noqa: S608 - marks only
-        found.update(row[0] for row in query(sql, part))
-    return frozenset(found)
-
-
-@dataclass(frozen=True, slots=True)
-class SuppressionLookup:
-    """ "Which of these numbers are listed?" from the database at `path` (picklable).
-
-    Opens its own read-only connection per question: it may run in another process.
-    A database that does not exist yet has an empty list; one that cannot be read stops the
-    check with an `IntakeError` (an upload is never passed as checked against a list nobody
-    could read).
-    """
-
-    path: str
-
-    def __call__(self, msisdns: frozenset[str]) -> frozenset[str]:
-        """The listed ones among `msisdns`."""
-        target = Path(self.path)
-        if not msisdns or not target.is_file():
-            return frozenset()
-        uri = target.absolute().as_uri() + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=15.0)
-            try:
-                if not _has_list(conn):
-                    return frozenset()
-                return _listed(lambda sql, params: conn.execute(sql, params).fetchall(), msisdns)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise IntakeError(
-                f"the suppression list in {target} cannot be read ({exc}), so the numbers "
-                "cannot be checked against it; check SMSBATCH_DB"
-            ) from None
-
-
-def _has_list(conn: sqlite3.Connection) -> bool:
-    """False for a database made before the list existed (read-only: it is not migrated here)."""
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppression'"
-    ).fetchone()
-    return row is not None
+    return listed_in(read.query, msisdns)
