@@ -1,9 +1,9 @@
 """`make bench`: every benchmark, printed as one table (figure, target, measured, result, machine).
 
-Result is PASS or FAIL for a figure with a target from issues 3-5 and 10, blank for a figure
-shown for context. Rows are printed as each suite finishes (intake, sender, ack, reports: about
-4 minutes in all on the 2-core machine). The exit code is 0 whatever the results: the table is
-the report.
+Result is PASS or FAIL for a figure with a target from issues 3-5, 10 and 11, blank for a figure
+shown for context. Rows are printed as each suite finishes (intake, sender, ack, reports,
+suppression: about 5 minutes in all on the 2-core machine). The exit code is 0 whatever the
+results: the table is the report.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import bench_ack, bench_intake, bench_reports, bench_sender
+from bench import bench_ack, bench_intake, bench_reports, bench_sender, bench_suppression
 
 Row = tuple[str, str, str, bool | None]
 WIDTHS = (54, 18, 24, 6)
@@ -133,6 +133,21 @@ def report_rows() -> list[Row]:
     ]  # fmt: skip
 
 
+def suppression_rows() -> list[Row]:
+    """Issue 11: check of 30,000 rows against a 1,000,000-number suppression list."""
+    f = bench_suppression.measure()
+    return [
+        ("suppression: check 30,000 rows, empty list / 1,000,000", "",
+         f"{_s(f['empty_s'])} / {_s(f['full_s'])}", None),
+        ("suppression: time, 1,000,000 listed / empty list", "<= 1.2x",
+         f"{f['time_ratio']:.2f}x", f["time_ratio"] <= 1.2),
+        ("suppression: peak RSS, 1,000,000 listed / empty list", "<= 1.2x",
+         f"{f['rss_ratio']:.2f}x ({f['full_rss_mb']:.0f} MB)", f["rss_ratio"] <= 1.2),
+        ("suppression: rows suppressed (listed numbers of the file)", "",
+         f"{f['suppressed_rows']} ({f['own_listed']} numbers)", None),
+    ]  # fmt: skip
+
+
 def _line(cells: tuple[str, ...], machine: str) -> str:
     padded = [cell.ljust(width) for cell, width in zip(cells, WIDTHS, strict=True)]
     return "  ".join([*padded, machine]).rstrip()
@@ -140,7 +155,13 @@ def _line(cells: tuple[str, ...], machine: str) -> str:
 
 def main() -> int:
     """Run the suites one after another, printing each one's rows as soon as it is done."""
-    suites: list[Callable[[], list[Row]]] = [intake_rows, sender_rows, ack_rows, report_rows]
+    suites: list[Callable[[], list[Row]]] = [
+        intake_rows,
+        sender_rows,
+        ack_rows,
+        report_rows,
+        suppression_rows,
+    ]
     machine = _machine()
     print(_line(("figure", "target", "measured", "result"), "machine"), flush=True)
     passed = failed = 0

@@ -22,6 +22,7 @@ from bot.model import (
     PlannedChunk,
     RejectedRow,
     SendOptions,
+    SuppressedRow,
     TestMode,
 )
 
@@ -119,6 +120,7 @@ def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
         "ignored_columns": list(plan.ignored_columns),
         "notes": list(plan.notes),
         "max_parts": plan.max_parts,
+        "suppressed": [[s.line, s.msisdn] for s in plan.suppressed],
     }
 
 
@@ -139,6 +141,7 @@ def plan_from_dict(d: dict[str, Any]) -> BatchPlan:
         ignored_columns=tuple(d["ignored_columns"]),
         notes=tuple(d["notes"]),
         max_parts=d.get("max_parts", 3),  # plans stored before the field existed used 3
+        suppressed=tuple(SuppressedRow(*s) for s in d.get("suppressed", ())),
     )
 
 
@@ -163,7 +166,7 @@ def plan_digest(plan_json: str | bytes) -> str:
 
 def batch_digest(plan: BatchPlan) -> str:
     """SHA-256 over exactly what the preview showed: every message and the send options."""
-    shown = {
+    shown: dict[str, Any] = {
         "messages": [
             {
                 "line": m.line,
@@ -177,6 +180,8 @@ def batch_digest(plan: BatchPlan) -> str:
         ],
         "options": options_to_dict(plan.options),
     }
+    if plan.suppressed:  # what was suppressed at preview time is approved too (absent: as before)
+        shown["suppressed"] = [[s.line, s.msisdn] for s in plan.suppressed]
     return sha256_hex(canonical_json(shown))
 
 

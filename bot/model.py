@@ -73,6 +73,14 @@ class DuplicateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SuppressedRow:
+    """A row not sent because its number is on the suppression list (it opted out)."""
+
+    line: int
+    msisdn: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedChunk:
     """One future EAPI submission: consecutive messages of a single dca."""
 
@@ -109,6 +117,7 @@ class BatchPlan:
     ignored_columns: tuple[str, ...] = ()  # headers kept out of the submission
     notes: tuple[str, ...] = field(default=())  # file-level remarks for the preview
     max_parts: int = 3  # the part limit the messages were checked against (sent as is)
+    suppressed: tuple[SuppressedRow, ...] = ()  # rows whose number is on the suppression list
 
     @property
     def parts(self) -> int:
@@ -144,6 +153,7 @@ class ProgressKind(StrEnum):
     FINISHED = "finished"  # the batch reached a final state (sent, partly sent, failed)
     UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
     DELIVERY = "delivery"  # delivery reports arrived: the first ones, or the batch is final
+    DROPPED = "dropped"  # numbers suppressed since approval were taken out of a submission
 
 
 class DeliveryState(StrEnum):
@@ -204,3 +214,4 @@ class Progress:
     delivery: DeliveryCounts | None = None  # DELIVERY: the batch's counts
     delivery_final: bool = False  # DELIVERY: no message of the batch is pending any more
     announce: bool = False  # DELIVERY: the first reports or the final counts: tell the thread
+    dropped: int = 0  # DROPPED: how many messages were taken out

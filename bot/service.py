@@ -40,8 +40,10 @@ from bot.sending.notify import Notifier
 from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
+from bot.store.lookup import SuppressionLookup
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
 from bot.store.reports import DeliveryStore, Recipient, add_recipients
+from bot.store.suppression import any_listed
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -151,7 +153,10 @@ class BatchService:
         problems = validate_options(options)
         if problems:
             raise IntakeError("the send options cannot be used: " + "; ".join(problems))
-        return self._planner(data, kind, options, self.limits, self.prices)
+        # The worker asks the database itself which of the upload's numbers are listed: a
+        # look-up by path crosses the process boundary, a million-number set would not.
+        listed = SuppressionLookup(str(self.store.path)) if any_listed(self.store) else None
+        return self._planner(data, kind, options, self.limits, self.prices, suppressed=listed)
 
     def prepare(self, data: bytes, options: SendOptions, origin: Origin) -> BatchView:
         """Plan an upload or paste and keep it as a pending batch (audit `batch_prepared`).
@@ -498,6 +503,7 @@ def _plan_detail(summary: PlanSummary, digest: str) -> dict[str, object]:
         "credits": str(summary.credits),
         "rejected": summary.rejected,
         "duplicates": summary.duplicates,
+        "suppressed": summary.suppressed,
         "chunks": summary.chunks,
         "text_encoding": summary.text_encoding,
     }

@@ -16,6 +16,7 @@ from decimal import Decimal
 from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.consent import ConsentService
 from bot.service import BatchService
 from handlers.plumbing.approvers import ApproverDirectory
 from handlers.plumbing.cards import BalanceCache, Cards
@@ -39,6 +40,7 @@ class Services:
     balance: BalanceCache
     simulated: bool
     clock: Callable[[], float] = time.time
+    consent: ConsentService | None = None  # the suppression list (`/smsbatch optout`)
 
     def close(self) -> None:
         """Finish queued Slack work, flush pending card edits, and close the download session."""
@@ -73,7 +75,9 @@ class SlackSide:
         )
         self.jobs = jobs or Jobs()
 
-    def bind(self, batches: BatchService, *, simulated: bool) -> Services:
+    def bind(
+        self, batches: BatchService, *, simulated: bool, consent: ConsentService | None = None
+    ) -> Services:
         """Complete the bundle with the service and start the notifier."""
         cards = Cards(
             batches,
@@ -94,4 +98,5 @@ class SlackSide:
             jobs=self.jobs,
             balance=self.balance,
             simulated=simulated,
+            consent=consent,
         )

@@ -21,10 +21,13 @@ from urllib.parse import quote, urlencode
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from bot.cli.run import add_inbox
 from bot.config import Settings, settings_from_env
+from bot.consent import ConsentService
 from bot.eapi.client import EapiClient
 from bot.eapi.simulator.server import SimulatorServer
 from bot.intake.pricing import PriceTable
+from bot.sending.inbox import InboxTask
 from bot.sending.reports import ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
@@ -59,6 +62,8 @@ class Harness:
     services: Services
     app: App
     clients: list[EapiClient] = field(default_factory=list)
+    consent: ConsentService | None = None
+    inbox: InboxTask | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def signed(self, body: str, content_type: str, **extra: str) -> BoltRequest:
@@ -215,6 +220,8 @@ def make_settings(fake: FakeSlack, sim: SimulatorServer, db: Path, **env: str) -
         "SMSBATCH_APPROVERS": f"{APPROVER},{SECOND_APPROVER},{GROUP}",
         "SMSBATCH_RETRY_BASE_SECONDS": "0.05",
         "SMSBATCH_RETRY_CAP_SECONDS": "0.2",
+        # Off unless a test asks: other tests count the requests the simulator received.
+        "SMSBATCH_INBOX_POLL_SECONDS": "0",
         **env,
     }
     return settings_from_env(values)
@@ -277,7 +284,13 @@ def _build(
         wake_sender=sender.wake,
         simulated=True,
     )
-    services = slack.bind(service, simulated=True)
+    consent = ConsentService(
+        store, settings.default_country, is_approver=slack.approvers.is_approver
+    )
+    services = slack.bind(service, simulated=True, consent=consent)
+    inbox = add_inbox(settings, store, eapi, sender, services)
     app = create_app(settings, services, client=client)
     sender.start()
-    return Harness(fake, sim, settings, store, service, sender, services, app, [eapi, balance])
+    harness = Harness(fake, sim, settings, store, service, sender, services, app, [eapi, balance])
+    harness.consent, harness.inbox = consent, inbox
+    return harness

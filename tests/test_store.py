@@ -44,6 +44,7 @@ MIGRATIONS = [
     "0003_upload_answers",
     "0004_batch_summaries",
     "0005_delivery_reports",
+    "0006_suppression_and_inbox",
     "0008_restores",
 ]
 

@@ -10,7 +10,9 @@ import pytest
 
 from bot.eapi.reports import delivery_state
 from bot.model import DeliveryCounts, DeliveryState, ReportRow
+from bot.store import suppression
 from bot.store.reports import DeliveryStore, Schedule
+from bot.store.suppression import Source
 from tests.core_helpers import Core, make_core
 
 TWICE = b"msisdn,message\n447700900001,first\n447700900002,other\n447700900001,second\n"
@@ -91,3 +93,18 @@ def test_one_fetch_is_one_audit_entry_with_its_counts(core: Core) -> None:
         DeliveryState.PENDING,
         DeliveryState.PENDING,
     ]
+
+
+def test_a_blocked_report_puts_the_number_on_the_suppression_list(core: Core) -> None:
+    """Status 32 (blocked) lists the number, source `report`, in the report's own transaction;
+    a repeat changes nothing and other codes list nobody."""
+    store = DeliveryStore(core.store)
+    store.record_push(EAPI_BATCH, _row("447700900002", 11), 1.0)
+    assert suppression.entry(core.store, "447700900002") is None
+    store.record_push(EAPI_BATCH, _row("447700900001", 32, "L2"), 2.0)
+    store.record_push(EAPI_BATCH, _row("447700900001", 32, "L4"), 3.0)
+    entry = suppression.entry(core.store, "447700900001")
+    assert entry is not None and entry.source is Source.REPORT
+    assert entry.evidence == "batch 1, submission 1, status 32"
+    added = [e for e in core.store.audit_entries() if e.event == "suppression_added"]
+    assert len(added) == 1

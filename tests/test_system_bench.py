@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import bench_ack, bench_intake, bench_reports, bench_sender, intake_profile
+from bench import (
+    bench_ack,
+    bench_intake,
+    bench_reports,
+    bench_sender,
+    bench_suppression,
+    intake_profile,
+)
 from bench.intake_file import build_file
 from bot.intake.plan import IntakeLimits, plan_batch
 from bot.intake.pricing import PriceTable
@@ -65,3 +72,10 @@ def test_reports_benchmark_polls_every_submission_and_times_a_big_poll() -> None
     assert polled["max_in_flight"] == 1
     big = bench_reports.big_poll(2000, repeat=1)
     assert 0 < big["parse_s"] <= big["total_s"] and big["peak_mb"] > 0
+
+
+def test_suppression_benchmark_checks_against_both_lists() -> None:
+    """300 rows against 5,000 listed numbers: a tenth of the file's numbers are suppressed."""
+    figures = bench_suppression.measure(300, 5000, repeat=1)
+    assert figures["own_listed"] > 0 and figures["suppressed_rows"] >= figures["own_listed"]
+    assert figures["empty_s"] > 0 and figures["full_rss_mb"] > 10

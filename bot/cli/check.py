@@ -19,6 +19,7 @@ from bot.intake.csvread import NO_ROWS, delimiter_name
 from bot.intake.plan import IntakeLimits, plan_batch, validate_options
 from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, CostLine, Message, SendOptions
+from bot.store.lookup import SuppressionLookup
 
 SHOWN_REJECTS = 20
 SHOWN_SAMPLE = 5
@@ -48,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if len(data) > limits.max_file_bytes:
             return _fail(_too_big(args.file, limits.max_file_bytes))
         # A header without rows is a readable file with nothing to send: exit 1, not 2.
-        plan = plan_batch(data, options, limits, prices, allow_empty=True)
+        # The suppression list of SMSBATCH_DB, read-only, when that database exists.
+        listed = SuppressionLookup(str(settings.db_path))
+        plan = plan_batch(data, options, limits, prices, allow_empty=True, suppressed=listed)
     except (OSError, IntakeError) as exc:
         return _fail(_reason(exc, args.file))
     if not plan.rows:
@@ -106,6 +109,8 @@ def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
         "rows": plan.rows,
         "recipients": len(plan.messages),
         "duplicates": len(plan.duplicates),
+        "suppressed": len(plan.suppressed),
+        "suppressed_rows": [{"line": s.line, "msisdn": s.msisdn} for s in plan.suppressed],
         "parts": plan.parts,
         "credits": _number(plan.credits),
         "rejected": [
@@ -166,6 +171,7 @@ def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
         f"Recipients:  {len(plan.messages)} (7-bit {seven}, 16-bit {len(plan.messages) - seven})",
         f"Duplicates:  {len(plan.duplicates)} dropped",
         f"Rejected:    {len(plan.rejected)}",
+        f"Suppressed:  {len(plan.suppressed)} (on the suppression list)",
         f"SMS parts:   {plan.parts}",
         f"Credits:     ~{plan.credits}",
     ]

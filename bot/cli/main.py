@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "health": ("bot.cli.health", "exit 0 when the database opens and the sender is alive"),
     "restore": ("bot.cli.restore", "restore the database from a Litestream replica, made safe"),
     "report": ("bot.cli.report", "print the delivery state of every message of a batch"),
+    "optout": ("bot.cli.optout", "add, remove, list or import numbers of the suppression list"),
 }
 
 

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -31,19 +32,23 @@ from bot.cli.health import MAX_HEARTBEAT_AGE
 from bot.cli.metrics import StoreCollector, build_registry, exposition, serve_metrics
 from bot.cli.replicate import Replicator
 from bot.config import Settings, load_settings
+from bot.consent import ConsentService
 from bot.eapi.client import EapiClient, create_client
 from bot.errors import ConfigError
 from bot.intake.planner import PoolPlanner
 from bot.intake.pricing import PriceTable
 from bot.logs import configure_logging
+from bot.sending.inbox import InboxTask
 from bot.sending.reports import PushReceiver, ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
 from bot.store.db import Store
+from bot.store.inbox import cursor as inbox_cursor
 from bot.store.reports import DeliveryStore
 from handlers.app import create_app
 from handlers.plumbing.http import PushHandler, PushRoutes, SlackWsgi
+from handlers.plumbing.replies import SlackReplies
 from handlers.plumbing.slackio import make_web_client
 from handlers.services import Services, SlackSide
 
@@ -72,6 +77,7 @@ class Runtime:
     planner: PoolPlanner
     collector: StoreCollector
     registry: CollectorRegistry
+    inbox: InboxTask
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """`/healthz`: what `smsbatch-bot health --json` prints, plus whether it is simulated."""
@@ -91,6 +97,7 @@ class Runtime:
             return None
         handlers: dict[str, PushHandler] = {
             "report": PushReceiver(self.store, self.services.notifier),
+            "reply": self.inbox.pushed,
         }
         return PushRoutes(secret.reveal(), handlers)
 
@@ -134,7 +141,11 @@ def build(settings: Settings) -> Runtime:
         simulated=eapi.simulated,
         planner=planner,
     )
-    services = slack.bind(service, simulated=eapi.simulated)
+    consent = ConsentService(
+        store, settings.default_country, is_approver=slack.approvers.is_approver
+    )
+    services = slack.bind(service, simulated=eapi.simulated, consent=consent)
+    inbox = add_inbox(settings, store, eapi, sender, services)
     try:
         app = create_app(settings, services, client=client)
     except (BoltError, SlackApiError, OSError) as exc:
@@ -145,9 +156,42 @@ def build(settings: Settings) -> Runtime:
         raise ConfigError(
             [f"Slack did not accept the bot token at {settings.slack_api_url}: {exc}"]
         ) from None
-    collector = StoreCollector(store, delivery_states=DeliveryStore(store).totals)
+    collector = StoreCollector(
+        store,
+        delivery_states=DeliveryStore(store).totals,
+        inbox_lag_seconds=_inbox_lag(store) if settings.inbox_poll_seconds > 0 else None,
+    )
     registry = build_registry(collector, eapi.request_seconds, client.api_errors)
-    return Runtime(settings, store, eapi, sender, services, app, planner, collector, registry)
+    return Runtime(
+        settings, store, eapi, sender, services, app, planner, collector, registry, inbox
+    )
+
+
+def _inbox_lag(store: Store) -> Callable[[], float | None]:
+    """Seconds since the inbox was last read (None before the first read), for the metrics."""
+
+    def lag() -> float | None:
+        _, polled_at = inbox_cursor(store)
+        return None if polled_at is None else max(0.0, time.time() - polled_at)
+
+    return lag
+
+
+def add_inbox(
+    settings: Settings, store: Store, eapi: EapiClient, sender: Sender, services: Services
+) -> InboxTask:
+    """The inbox task, as one of the sender's side tasks (its replies go to Slack)."""
+    sink = SlackReplies(services.cards, settings.replies_channel)
+    task = InboxTask(
+        store,
+        eapi,
+        sink,
+        poll_seconds=settings.inbox_poll_seconds,
+        default_country=settings.default_country,
+        clock=time.time,
+    )
+    sender.side_tasks = (*sender.side_tasks, task)  # before `sender.start()`
+    return task
 
 
 def _serve_http(runtime: Runtime, host: str) -> None:

@@ -143,6 +143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="push delivery reports here by GET, e.g. "
         "http://127.0.0.1:3000/eapi/push/report?pass=SECRET",
     )
+    parser.add_argument(
+        "--reply-push-url",
+        default=None,
+        help="also push each reply injected with POST /admin/inbox to this URL by GET, as "
+        "BulkSMS's reply push does (e.g. http://127.0.0.1:3000/eapi/push/reply?pass=SECRET)",
+    )
 
 
 def _server(
@@ -163,6 +169,7 @@ def _server(
         delivery=DeliveryModel(args.delivery_mix, args.time_scale),
         report_script=args.report_script,
         push_url=args.push_url,
+        reply_push_url=args.reply_push_url,
     )
 
 

@@ -353,6 +353,25 @@ class EapiClient:
             )
         return balance
 
+    def post_text(self, path: str, params: Mapping[str, str], *, what: str) -> str:
+        """POST `params` to `path` (after any request in flight) and return the 200 answer's text.
+
+        For the read calls besides send_batch (`get_inbox`, …): EapiError, naming `what` and
+        never a secret, when no 200 answer came.
+        """
+        body = self._body(params)
+        if not self._one_at_a_time.acquire(timeout=self.busy_timeout):
+            raise EapiError(f"{what} was not asked: another EAPI request is still in flight")
+        try:
+            response = self._post(path, body)
+        except requests.RequestException as exc:
+            raise EapiError(f"{what} got no answer: {self._redact(self._failure(exc))}") from None
+        finally:
+            self._one_at_a_time.release()
+        if response.status_code != 200:
+            raise EapiError(f"the EAPI answered HTTP {response.status_code} to {what}")
+        return self._redact(_decode(response.content))
+
     def close(self) -> None:
         """Close the session (also one that was passed in) and stop an in-process simulator."""
         self._session.close()

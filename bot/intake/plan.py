@@ -1,9 +1,11 @@
 """The intake: an upload or a paste becomes a `BatchPlan` in which every row is accounted for.
 
 Pure: no I/O, no clock. Every data row ends in exactly one of `plan.messages` (sendable),
-`plan.duplicates` (same number and same text as an earlier row) or `plan.rejected` (with the
-column and a reason a person can act on). Only an input that cannot be read as CSV at all raises,
-and then only `IntakeError`.
+`plan.duplicates` (same number and same text as an earlier row), `plan.rejected` (with the
+column and a reason a person can act on) or `plan.suppressed` (its number is on the suppression
+list: the caller's `suppressed` answers which of the valid rows' numbers are, in one question,
+so the intake never holds the whole list and never sees a database). Only an input that cannot
+be read as CSV at all raises, and then only `IntakeError`.
 
 - Bytes to text: `decode`. CSV dialect, header and columns: `csvread`. Numbers: `numbers`.
   Per-message columns and send options: `overrides`. Prices: `pricing` (all in `bot.intake`).
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -45,9 +49,13 @@ from bot.model import (
     PlannedChunk,
     RejectedRow,
     SendOptions,
+    SuppressedRow,
 )
 
-__all__ = ["IntakeLimits", "plan_batch", "plan_text", "validate_options"]
+__all__ = ["IntakeLimits", "SuppressionCheck", "plan_batch", "plan_text", "validate_options"]
+
+SuppressionCheck = Callable[[frozenset[str]], AbstractSet[str]]
+"""Which of these numbers are on the suppression list (e.g. `frozenset(listed).intersection`)."""
 
 _VALUE_MAX = 200  # characters of a rejected cell kept for the preview and the rejects file
 # Control characters a phone does not show, and lone surrogates, which cannot be encoded.
@@ -106,6 +114,7 @@ def plan_batch(
     prices: PriceTable,
     *,
     allow_empty: bool = False,
+    suppressed: SuppressionCheck | None = None,
 ) -> BatchPlan:
     """Plan an uploaded file; raises IntakeError (only) when it cannot be read as CSV.
 
@@ -117,11 +126,16 @@ def plan_batch(
             "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
         )
     decoded = decode_upload(data)
-    return _plan(decoded.text, decoded.encoding, options, limits, prices, allow_empty)
+    return _plan(decoded.text, decoded.encoding, options, limits, prices, allow_empty, suppressed)
 
 
 def plan_text(
-    text: str, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+    text: str,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    *,
+    suppressed: SuppressionCheck | None = None,
 ) -> BatchPlan:
     """Plan pasted CSV text (already decoded); raises IntakeError (only) when unusable."""
     size = len(text.encode("utf-8", "surrogatepass"))
@@ -136,7 +150,7 @@ def plan_text(
     refuse_binary_text(text)
     if not text or text.isspace():
         raise IntakeError("nothing to read: the pasted text is empty")
-    return _plan(text, "utf-8", options, limits, prices)
+    return _plan(text, "utf-8", options, limits, prices, suppressed=suppressed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +169,7 @@ def _plan(
     limits: IntakeLimits,
     prices: PriceTable,
     allow_empty: bool = False,
+    suppressed: SuppressionCheck | None = None,
 ) -> BatchPlan:
     table = read_table(text, limits.max_rows, allow_empty=allow_empty)
     ctx = _context(table, options, limits)
@@ -173,6 +188,7 @@ def _plan(
             message, group = outcome
             messages.append(message)
             groups[message.line] = group
+    messages, suppressed_rows = _drop_suppressed(messages, suppressed)
     kept, duplicates = _drop_duplicates(messages)
     kept = _flag_same_number(kept)
     cost = _cost(kept, groups, options, prices)
@@ -191,7 +207,21 @@ def _plan(
         ignored_columns=_ignored(table, data_in_ignored),
         notes=_notes(table, encoding, prices),
         max_parts=limits.max_parts,
+        suppressed=suppressed_rows,
     )
+
+
+def _drop_suppressed(
+    messages: list[Message], suppressed: SuppressionCheck | None
+) -> tuple[list[Message], tuple[SuppressedRow, ...]]:
+    """Set aside every row whose number is listed (one question for all the numbers)."""
+    if suppressed is None or not messages:
+        return messages, ()
+    listed = suppressed(frozenset(m.msisdn for m in messages))
+    if not listed:
+        return messages, ()
+    rows = tuple(SuppressedRow(m.line, m.msisdn) for m in messages if m.msisdn in listed)
+    return [m for m in messages if m.msisdn not in listed], rows
 
 
 def _context(table: Table, options: SendOptions, limits: IntakeLimits) -> _Context:

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.codec import batch_digest, plan_digest, plan_from_json, plan_to_json
 from bot.errors import IntakeError
-from bot.intake.plan import IntakeLimits, plan_batch, plan_text
+from bot.intake.plan import IntakeLimits, SuppressionCheck, plan_batch, plan_text
 from bot.intake.pricing import PriceTable
 from bot.intake.summary import PlanSummary, rejected_to_json, summarise, summary_columns
 from bot.model import BatchPlan, SendOptions
@@ -70,20 +70,22 @@ def plan_for_store(
     prices: PriceTable,
     *,
     keep_plan: bool = True,
+    suppressed: SuppressionCheck | None = None,
 ) -> PlannedBatch:
     """Check an upload ("bytes") or a paste ("text", UTF-8) and encode its plan for the store.
 
-    Raises IntakeError (only) when the input cannot be used at all.
+    Raises IntakeError (only) when the input cannot be used at all. `suppressed` answers which
+    numbers are on the suppression list (in the worker: a picklable look-up, never the list).
     """
     if kind == "text":
-        plan = plan_text(data.decode("utf-8"), options, limits, prices)
+        plan = plan_text(data.decode("utf-8"), options, limits, prices, suppressed=suppressed)
     else:
-        plan = plan_batch(data, options, limits, prices)
+        plan = plan_batch(data, options, limits, prices, suppressed=suppressed)
     return PlannedBatch(
         plan_json=plan_to_json(plan),
         digest=batch_digest(plan),
         summary=summarise(plan),
-        rejected_json=rejected_to_json(plan.rejected),
+        rejected_json=rejected_to_json(plan.rejected, plan.suppressed),
         plan=plan if keep_plan else None,
     )
 
@@ -98,21 +100,36 @@ class Planner(Protocol):
         options: SendOptions,
         limits: IntakeLimits,
         prices: PriceTable,
+        *,
+        suppressed: SuppressionCheck | None = None,
     ) -> PlannedBatch: ...
 
 
 def plan_in_process(
-    data: bytes, kind: str, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+    data: bytes,
+    kind: str,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    *,
+    suppressed: SuppressionCheck | None = None,
 ) -> PlannedBatch:
     """The default planner: the work is done right here, and the plan is kept."""
-    return plan_for_store(data, kind, options, limits, prices)
+    return plan_for_store(data, kind, options, limits, prices, suppressed=suppressed)
 
 
 def plan_in_worker(
-    data: bytes, kind: str, options: SendOptions, limits: IntakeLimits, prices: PriceTable
+    data: bytes,
+    kind: str,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    suppressed: SuppressionCheck | None = None,
 ) -> PlannedBatch:
     """The worker's job: as `plan_in_process`, without the plan's objects (its JSON is sent)."""
-    return plan_for_store(data, kind, options, limits, prices, keep_plan=False)
+    return plan_for_store(
+        data, kind, options, limits, prices, keep_plan=False, suppressed=suppressed
+    )
 
 
 def _start_worker() -> None:
@@ -196,11 +213,15 @@ class PoolPlanner:
         options: SendOptions,
         limits: IntakeLimits,
         prices: PriceTable,
+        *,
+        suppressed: SuppressionCheck | None = None,
     ) -> PlannedBatch:
         """Check the input in the worker; IntakeError as the intake raised it, or
         PlannerUnavailable when the worker died twice during the check."""
         try:
-            return self._run(self._work, data, kind, options, limits, prices)
+            args = (data, kind, options, limits, prices)
+            # The list is asked about only when there is one (a `work` may predate it).
+            return self._run(self._work, *args, *([suppressed] if suppressed else []))
         except BrokenProcessPool as exc:
             raise PlannerUnavailable(
                 "the process that checks uploads stopped unexpectedly during the check (was "

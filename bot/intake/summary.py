@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.codec import canonical_json, message_from_dict, message_to_dict
-from bot.model import BatchPlan, CostLine, Dca, Message, RejectedRow, SendOptions
+from bot.model import BatchPlan, CostLine, Dca, Message, RejectedRow, SendOptions, SuppressedRow
 
 KEPT = 10  # messages, rejected rows, encoding reasons and flags kept for the card (shows fewer)
 
@@ -60,6 +60,7 @@ class PlanSummary:
     encoding_reason_count: int
     flagged: tuple[tuple[int, tuple[str, ...]], ...]  # (line, flags) of the first KEPT flagged
     flagged_count: int
+    suppressed: int = 0  # rows whose number is on the suppression list
 
     @property
     def sixteen_bit(self) -> int:
@@ -108,6 +109,7 @@ def summarise(plan: BatchPlan) -> PlanSummary:
         encoding_reason_count=reason_count,
         flagged=tuple(flagged),
         flagged_count=flagged_count,
+        suppressed=len(plan.suppressed),
     )
 
 
@@ -128,6 +130,7 @@ def summary_columns(summary: PlanSummary) -> dict[str, Any]:
         "encoding_reason_count": summary.encoding_reason_count,
         "flagged": [[line, list(flags)] for line, flags in summary.flagged],
         "flagged_count": summary.flagged_count,
+        "suppressed": summary.suppressed,
     }
     return {
         "rows_read": summary.rows,
@@ -167,12 +170,21 @@ def summary_from_columns(row: Mapping[str, Any] | sqlite3.Row, options: SendOpti
         encoding_reason_count=p["encoding_reason_count"],
         flagged=tuple((line, tuple(flags)) for line, flags in p["flagged"]),
         flagged_count=p["flagged_count"],
+        suppressed=p.get("suppressed", 0),  # previews stored before the list existed had none
     )
 
 
-def rejected_to_json(rows: tuple[RejectedRow, ...]) -> str:
-    """Every rejected row as JSON (the `rejected_rows` column: the CSV shared in the thread)."""
-    return canonical_json([[r.line, r.column, r.reason, r.value] for r in rows])
+SUPPRESSED_REASON = "the number is on the suppression list (it opted out), so it is not sent"
+
+
+def rejected_to_json(
+    rows: tuple[RejectedRow, ...], suppressed: tuple[SuppressedRow, ...] = ()
+) -> str:
+    """Every rejected and suppressed row as JSON, by line (the `rejected_rows` column: the rows
+    CSV shared in the thread)."""
+    kept = [[r.line, r.column, r.reason, r.value] for r in rows]
+    kept += [[s.line, "msisdn", SUPPRESSED_REASON, s.msisdn] for s in suppressed]
+    return canonical_json(sorted(kept, key=lambda row: row[0]) if suppressed else kept)
 
 
 def rejected_from_json(text: str) -> list[RejectedRow]:

@@ -1,6 +1,7 @@
 """The one sender: a leased worker thread that submits approved chunks in order (`sender`, `steps`),
 with retry policy (`retry`), the progress it reports (`notify`), and side work on its connection
-(`side`; `reports`: delivery-report polling, and pushed reports applied the same way).
+(`side`; `reports`: delivery-report polling, and pushed reports applied the same way; the inbox
+in `inbox`, `replies`, `keywords`) and the last consent check before a send (`gate`).
 
 May import the ground floor, `bot.intake`, `bot.eapi` and `bot.store`; never the application layer.
 """

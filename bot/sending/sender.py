@@ -23,6 +23,8 @@
 - Final codes: status 23, 25 and 27 concern the whole account (credentials, credits, daily
   quota), so the batch's later chunks are not submitted; any other final code (22, 24, 201,
   unknown) ends only its own chunk and the next chunk is tried.
+- Consent: before a chunk's first attempt, numbers put on the suppression list since approval
+  are taken out of it (`bot.sending.gate`); a resend is never changed.
 - Results are reported at least once: the notifier confirms each final result it posted
   (`BatchService.mark_reported`); each time a sender takes the lease it first reports again
   every final chunk result and batch end that was never confirmed (the process may have died
@@ -40,6 +42,7 @@ from collections.abc import Callable, Sequence
 from bot.codec import params_from_json, plan_digest
 from bot.eapi.client import EapiClient
 from bot.model import BatchState
+from bot.sending.gate import SuppressionGate
 from bot.sending.notify import Notifier
 from bot.sending.retry import RetryPolicy
 from bot.sending.side import SideTask, earliest
@@ -116,6 +119,7 @@ class Sender:
         self._loop_at = clock()
         self.failures = 0
         self.last_error: str | None = None
+        self._gate = SuppressionGate(store, notifier, clock)
         self._steps = Steps(
             store,
             notifier,
@@ -331,6 +335,8 @@ class Sender:
         if problem is not None:
             self._steps.refuse_mismatch(batch, chunk, problem, now)
             return
+        if self._gate.trim(batch, chunk, params_json):
+            return  # changed or closed: the next step checks and reads it again
         if chunk.attempts and self._past_window(chunk, now):
             self._steps.give_up_unknown(batch, chunk, now, "the de-duplication window has passed")
             return

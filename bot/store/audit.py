@@ -67,6 +67,11 @@ class AuditEvent(StrEnum):
     REPORT_FETCH_FAILED = "report_fetch_failed"  # no usable answer; tried again later
     REPORT_PUSHED = "report_pushed"  # a pushed report changed a message's state
     REPORTS_CLOSED = "reports_closed"  # the last fetch: what was still pending became unknown
+    SUPPRESSION_ADDED = "suppression_added"
+    SUPPRESSION_REMOVED = "suppression_removed"
+    SUPPRESSION_REFUSED = "suppression_refused"
+    SUBMISSION_TRIMMED = "submission_trimmed"
+    INBOX_READ = "inbox_read"
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ __all__ = [
     "ChunkRecord",
     "HealthSnapshot",
     "NewChunk",
+    "Reader",
     "Store",
     "Tx",
     "UploadRecord",
@@ -126,6 +127,10 @@ class _Reader:
     def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._db().execute(sql, params).fetchone()
         return row
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one read, for the store's area modules (`suppression`, `inbox`)."""
+        return self._rows(sql, params)
 
     def _batch_row(self, select: str, batch_id: int) -> sqlite3.Row:
         row = self._one(select + "WHERE id = ?", [batch_id])
@@ -233,6 +238,9 @@ class _Reader:
         return [(int(r["id"]), BatchState(r["state"])) for r in rows]
 
 
+Reader = _Reader  # the read queries, as the store's area modules take them
+
+
 class Tx(_Reader):
     """The write statements, valid only inside `Store.write()` (one BEGIN IMMEDIATE)."""
 
@@ -242,6 +250,10 @@ class Tx(_Reader):
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One write statement in this transaction, for the store's area modules; rows changed."""
+        return self._run(sql, params)
 
     def audit(
         self,

@@ -335,6 +335,57 @@ def _delivery_reports(db: Database) -> None:
     _execute_all(db, _SCHEMA_5)
 
 
+_SCHEMA_6 = (
+    # The suppression list: numbers that are never sent to (normalised international digits).
+    # `evidence` says why: the reply's msg_id, the report's EAPI batch id, the imported file.
+    """
+    CREATE TABLE suppression (
+        msisdn TEXT PRIMARY KEY,
+        source TEXT NOT NULL CHECK (source IN ('manual', 'import', 'reply', 'report')),
+        added_by TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        evidence TEXT
+    ) WITHOUT ROWID
+    """,
+    # Replies read from the EAPI inbox (or pushed), once each: msg_id is the EAPI's own id.
+    # `batch_id` is our batch when `referring_batch_id` is one of its submissions; `keyword` is
+    # 'stop' or 'start' when the reply was one; `posted_at` is when Slack took it (NULL: not yet).
+    """
+    CREATE TABLE inbox (
+        msg_id INTEGER PRIMARY KEY,
+        sender TEXT NOT NULL,
+        message TEXT NOT NULL,
+        received_time TEXT NOT NULL,
+        msisdn TEXT NOT NULL,
+        referring_batch_id INTEGER NOT NULL,
+        encoding TEXT NOT NULL,
+        keyword TEXT CHECK (keyword IN ('stop', 'start')),
+        batch_id INTEGER REFERENCES batches (id),
+        via TEXT NOT NULL CHECK (via IN ('inbox', 'push')),
+        stored_at REAL NOT NULL,
+        posted_at REAL
+    )
+    """,
+    "CREATE INDEX inbox_unposted ON inbox (posted_at, batch_id, msg_id)",
+    # (chunks_eapi_batch, the index from chunks to an EAPI batch id, came with 0005.)
+    # Where the last get_inbox left off; advanced only with the rows it returned.
+    """
+    CREATE TABLE inbox_cursor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_retrieved_id INTEGER NOT NULL,
+        polled_at REAL
+    )
+    """,
+    "INSERT INTO inbox_cursor (id, last_retrieved_id, polled_at) VALUES (1, 0, NULL)",
+)
+
+
+@migrations(name="0006_suppression_and_inbox")
+def _suppression_and_inbox(db: Database) -> None:
+    """The suppression list, the replies read from the inbox, and the inbox's cursor."""
+    _execute_all(db, _SCHEMA_6)
+
+
 _SCHEMA_8 = (
     # Which database this file is: a token drawn when the app first claims the file on a
     # machine (NULL until then, and on databases made before this migration). The same token

@@ -21,8 +21,10 @@ from typing import Any
 from bot.model import BatchState, DeliveryCounts, DeliveryState, ReportRow
 from bot.store.audit import AuditEvent
 from bot.store.db import Store, Tx
+from bot.store.suppression import Source, suppress
 
 ACTOR = "reports"
+BLOCKED_STATUS = 32  # "blocked": the recipient opted out at the carrier (research §A.2, §B)
 _PENDING = DeliveryState.PENDING.value
 _UNKNOWN = DeliveryState.UNKNOWN.value
 
@@ -412,6 +414,11 @@ class DeliveryStore:
             messages = sorted(messages, key=lambda r: DeliveryState(r["state"]).final)
         updates = []
         for message, report in _match(messages, reports):
+            if report.status_code == BLOCKED_STATUS:  # the number refuses us: never again
+                evidence = f"batch {batch_id}, submission {chunk_index + 1}, status 32"
+                suppress(
+                    tx, message["msisdn"], Source.REPORT, actor=ACTOR, at=now, evidence=evidence
+                )
             change = _changed(message["state"], message["status_code"], report)
             if change is not None:
                 state, code = change

@@ -106,6 +106,7 @@ def _counts(view: BatchView, plan: PlanSummary, ctx: CardContext) -> Block:
         f"*Rows read*\n{plan.rows}",
         f"*Duplicates dropped*\n{plan.duplicates}",
         f"*Rejected rows*\n{plan.rejected}",
+        *([f"*Suppressed (opted out)*\n{plan.suppressed}"] if plan.suppressed else []),
     ]
     return {"type": "section", "fields": [mrkdwn(f) for f in fields]}
 
@@ -332,4 +333,6 @@ def fallback(view: BatchView) -> str:
     """The card's plain-text notification: counts and credits as digits, and the state."""
     plan = view.summary
     phrase = state_phrase(view.state, user(view.decided_by), view.queue_position)
-    return card_fallback(view.id, plan.recipients, plan.parts, plan.credits, phrase, view.simulated)
+    return card_fallback(
+        view.id, plan.recipients, plan.parts, plan.credits, phrase, view.simulated, plan.suppressed
+    )

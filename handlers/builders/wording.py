@@ -6,11 +6,15 @@ before it is shown, so that `<!channel>` or `<@U123>` in a message body pings no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.consent import ListChange
 from bot.eapi.client import meaning
 from bot.model import BatchState, DeliveryCounts, Progress, TestMode
+from bot.store.inbox import ReplyRecord
+from bot.store.suppression import SuppressionEntry
 
 SIMULATION = "simulation — nothing is sent"
 UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
@@ -94,13 +98,113 @@ def card_fallback(
     credits: Decimal,
     phrase: str,
     simulated: bool,
+    suppressed: int = 0,
 ) -> str:
-    """The card's notification text with counts as digits: `Batch 12: 3 recipients, 3 SMS, …`."""
+    """The card's notification text with counts as digits: `Batch 12: 3 recipients, 3 SMS, …`,
+    and `, 1 suppressed` when rows were left out for the suppression list."""
+    held = f", {suppressed} suppressed" if suppressed else ""
     text = (
         f"Batch {batch_id}: {plural(recipients, 'recipient')}, {parts} SMS, "
-        f"~{number(credits)} credits — {phrase}"
+        f"~{number(credits)} credits{held} — {phrase}"
     )
     return with_simulation(text, simulated)
+
+
+def dropped_suppressed(event: Progress, simulated: bool) -> str:
+    """A submission lost numbers put on the suppression list after approval."""
+    where = f"submission {(event.chunk_index or 0) + 1} of {event.chunk_count}"
+    text = (
+        f"Batch {event.batch_id}: {plural(event.dropped, 'message')} taken out of {where} "
+        "before it went out: the number was put on the suppression list after approval"
+    )
+    if event.description:  # nothing was left to send
+        text += f"; {event.description}"
+    return with_simulation(text, simulated)
+
+
+OPTOUT_USAGE = (
+    "*/smsbatch optout* — the suppression list (numbers never sent to):\n"
+    "• `/smsbatch optout add NUMBER[, NUMBER…]` — put numbers on it (anyone)\n"
+    "• `/smsbatch optout remove NUMBER[, NUMBER…]` — take numbers off it (approvers only)\n"
+    "• `/smsbatch optout list` — show it (a CSV file when long)\n"
+    "• `/smsbatch optout import` followed by CSV rows on new lines — add the number column\n"
+    "A whole file: `smsbatch-bot optout import FILE` on the server."
+)
+OPTOUT_UNAVAILABLE = "The suppression list is not available in this app."
+_OPTOUT_VERBS = {"add": ("Added", "already listed"), "remove": ("Removed", "not listed")}
+
+
+def optout_changed(change: ListChange, action: str) -> str:
+    """The reply to `/smsbatch optout add|remove`: what changed, what did not, what was wrong."""
+    if change.refused:
+        return f"Nothing changed: {escape(change.refused)}."
+    done, same = _OPTOUT_VERBS[action]
+    lines = []
+    if change.changed:
+        lines.append(f"{done} {plural(len(change.changed), 'number')}: {', '.join(change.changed)}")
+    if change.unchanged:
+        lines.append(f"{same.capitalize()}: {', '.join(change.unchanged)}")
+    lines += [
+        f"Not a number: `{escape(clip(value, 40))}` — {escape(reason)}"
+        for value, reason in change.invalid
+    ]
+    return "\n".join(lines) or OPTOUT_USAGE
+
+
+def optout_not_imported(reason: str) -> str:
+    """The reply to `/smsbatch optout import` with text that cannot be read."""
+    return f"Nothing was imported: {escape(reason)}"
+
+
+def optout_list(entries: Sequence[SuppressionEntry]) -> str:
+    """The suppression list in a reply (short lists only)."""
+    if not entries:
+        return "The suppression list is empty."
+    lines = [f"The suppression list ({plural(len(entries), 'number')}):"]
+    lines += [
+        f"• {e.msisdn} — {e.source.value}, {when(e.added_at)}"
+        + (f" ({escape(e.evidence)})" if e.evidence else "")
+        for e in entries
+    ]
+    return "\n".join(lines)
+
+
+def optout_file(count: int) -> str:
+    """The comment on (and reply about) the suppression list shared as a file."""
+    return f"The suppression list: {plural(count, 'number')}, as a CSV file in this channel."
+
+
+REPLY_SHOWN = 600  # characters of one reply's text shown in Slack
+
+
+def replies(batch_id: int | None, items: Sequence[ReplyRecord]) -> str:
+    """Replies in one message: number, time and text (escaped), and what a keyword did."""
+    head = f"Replies to batch {batch_id}" if batch_id is not None else "Replies to no known batch"
+    return "\n".join([f"{head} ({len(items)}):", *(reply_line(r) for r in items)])
+
+
+def reply_line(reply: ReplyRecord) -> str:
+    """One reply's line: `• +447700900123 at 2026-12-05 09:00:00: text`."""
+    said = escape(clip(reply.message, REPLY_SHOWN)).replace("\n", " ⏎ ") or "(empty)"
+    note = _KEYWORD_NOTES.get(reply.keyword or "", "")
+    sender = f"+{reply.sender}" if reply.sender.isdigit() else reply.sender
+    return f"• {escape(sender)} at {escape(reply.received_time)}: {said}{note}"
+
+
+_KEYWORD_NOTES = {
+    "stop": " — opt-out keyword: the number is now on the suppression list",
+    "start": " — opt-in keyword: a STOP by reply was lifted, if there was one",
+}
+
+
+def rows_file_comment(batch_id: int, rejected: int, suppressed: int) -> str:
+    """The comment on the rows CSV shared in the thread."""
+    if not suppressed:
+        return f"Batch {batch_id}: all {rejected} rejected rows, with reasons."
+    return (
+        f"Batch {batch_id}: every row not sent, with reasons — {rejected} rejected, "
+        f"{suppressed} suppressed (the number is on the suppression list)."
+    )
 
 
 def test_mode_label(mode: TestMode) -> str:
@@ -191,6 +295,7 @@ HELP = (
     "• `/smsbatch balance` — the EAPI account's credit balance\n"
     "• `/smsbatch cancel BATCH` — cancel a batch that is waiting for approval\n"
     "• `/smsbatch report BATCH` — how many messages of a batch were delivered or failed\n"
+    "• `/smsbatch optout add|remove NUMBER…`, `/smsbatch optout list` — the suppression list\n"
     "• `/smsbatch help` — this text"
 )
 

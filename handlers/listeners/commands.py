@@ -1,4 +1,4 @@
-"""`/smsbatch`: the modal, help, pasted CSV, status, balance, cancel and report.
+"""`/smsbatch`: the modal, help, pasted CSV, status, balance, cancel, report and optout.
 
 The listener acks first (with the reply itself when it is instant text), then hands anything
 slower to the app's own job pool. Slash-command text arrives with `&`, `<` and `>` escaped; it is
@@ -21,6 +21,7 @@ from bot.service import Origin
 from handlers.builders import ids, wording
 from handlers.builders.blocks import chunk_line, fallback
 from handlers.builders.views import new_batch_modal
+from handlers.listeners.optout import optout_command
 from handlers.plumbing.preview import publish_preview
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class Kind(StrEnum):
     BALANCE = "balance"
     CANCEL = "cancel"
     REPORT = "report"
+    OPTOUT = "optout"
     UNKNOWN = "unknown"
     BAD_ID = "bad_id"
 
@@ -72,6 +74,8 @@ def parse_command(raw: str) -> Command:
     word, rest = word.lower(), rest.strip()
     if word in ("help", "balance") and not rest:
         return Command(Kind(word))
+    if word == "optout":
+        return Command(Kind.OPTOUT, rest)
     if word in ("status", "cancel", "report") and "\n" not in rest:
         return _batch_id(word, rest, required=word != "status")
     if any(mark in stripped for mark in CSV_MARKS):
@@ -132,6 +136,8 @@ def _work(services: Services, parsed: Command, user: str, channel: str, respond:
             respond(text=_cancel(services, parsed.batch_id, user))
         elif parsed.kind is Kind.REPORT and parsed.batch_id is not None:
             respond(text=_report(services, parsed.batch_id, channel))
+        elif parsed.kind is Kind.OPTOUT:
+            optout_command(services, parsed.text, user, channel, respond)
     except BatchNotFound:
         respond(text=wording.not_found(parsed.batch_id or 0))
 

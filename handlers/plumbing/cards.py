@@ -95,7 +95,7 @@ class Cards:
         """Post the preview card, remember where it is, and share the rejected rows as CSV."""
         ts = self.io.post(view.channel_id, self.render(view), thread_ts=view.thread_ts)
         self.batches.set_card(view.id, view.channel_id, ts)
-        if view.summary.rejected:
+        if view.summary.rejected or view.summary.suppressed:
             self._share_rejected(view, view.thread_ts or ts)
         return ts
 
@@ -107,7 +107,7 @@ class Cards:
                 thread,
                 self.batches.rejected_csv(view.id),
                 f"batch-{view.id}-rejected.csv",
-                f"Batch {view.id}: all {view.summary.rejected} rejected rows, with reasons.",
+                wording.rows_file_comment(view.id, view.summary.rejected, view.summary.suppressed),
             )
         except SlackApiError as exc:
             error = str(exc.response.get("error", "error"))

@@ -178,6 +178,8 @@ class SlackNotifier:
             return wording.submission_result(event, simulated)
         if event.kind is ProgressKind.UNKNOWN:
             return wording.unknown_outcome(event, simulated)
+        if event.kind is ProgressKind.DROPPED:
+            return wording.dropped_suppressed(event, simulated)
         if event.kind is ProgressKind.FINISHED and (
             event.state is not BatchState.SENT or event.chunk_count > 1
         ):

@@ -9,6 +9,11 @@ kept-alive connection is reused, and a thread per connection, so that a client s
 requests at once is seen: `max_in_flight` counts them and a warning is logged. A request stops
 counting as in flight once its client has hung up (e.g. gave up on a held `timeout` answer).
 
+Replies: `add_reply` (or `POST /admin/inbox` with form fields `sender`, `message` and optionally
+`referring_batch_id` and `msisdn`, answered with the new msg_id) puts a reply in the simulated
+inbox that get_inbox then returns; with `reply_push_url`, the reply is also pushed there by GET,
+as BulkSMS's reply push does (`bot.eapi.simulator.inbox.push_params`).
+
 Counters for tests and benchmarks: `requests` (every request, password removed), `processed`
 (submissions that took effect), `tested` (test_always_succeed submissions), `connections_opened`,
 `max_in_flight`, `credits`. With `push_url`, a `ReportPusher` pushes delivery reports there.
@@ -28,9 +33,11 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.request import urlopen
 
 from bot.eapi.simulator.delivery import DeliveryModel
+from bot.eapi.simulator.inbox import InboxRow, push_params
 from bot.eapi.simulator.pusher import ReportPusher
 from bot.eapi.simulator.state import (
     REPORT_HEADER,
@@ -46,6 +53,7 @@ __all__ = ["RequestRecord", "SimulatorServer", "Submission", "parse_script"]
 logger = logging.getLogger(__name__)
 
 PREFIX = "/eapi"
+ADMIN_INBOX = "/admin/inbox"  # the simulator's own path: inject a reply (not part of the EAPI)
 MAX_BODY = 64 * 1024 * 1024  # 30,000 long 16-bit messages stay well below this
 IDLE_SECONDS = 120.0  # a kept-alive connection idle this long is closed
 _POLL = 0.02
@@ -134,7 +142,9 @@ class SimulatorServer:
         push_url: str | None = None,
         push_interval: float = 0.2,
         push_repeat: bool = False,
+        reply_push_url: str | None = None,
     ) -> None:
+        self.reply_push_url = reply_push_url
         self.state = EapiSimulator(
             username=username,
             password=password,
@@ -228,6 +238,36 @@ class SimulatorServer:
         """Set the account's balance."""
         with self.state.lock:
             self.state.credits = Decimal(credits)
+
+    def add_reply(
+        self, sender: str, text: str, *, referring_batch_id: int = 0, msisdn: str | None = None
+    ) -> InboxRow:
+        """Receive a reply in the simulated inbox (and push it, with `reply_push_url`)."""
+        with self.state.lock:
+            extra = {} if msisdn is None else {"msisdn": msisdn}
+            row = self.state.inbox.add(
+                sender, text, referring_batch_id=referring_batch_id, at=self.state.clock(), **extra
+            )
+        if self.reply_push_url:
+            self._push(row)
+        return row
+
+    def _push(self, row: InboxRow) -> None:
+        """GET the push URL with the reply's fields; a failure is logged (BulkSMS would retry)."""
+        assert self.reply_push_url is not None
+        joiner = "&" if "?" in self.reply_push_url else "?"
+        url = self.reply_push_url + joiner + urlencode(push_params(row))
+        try:
+            with urlopen(url, timeout=10) as answer:  # noqa: S310 - an operator-given http URL
+                logger.info("reply %s pushed: HTTP %s", row.msg_id, answer.status)
+        except OSError as exc:  # HTTPError too
+            logger.warning("reply %s push failed: %s", row.msg_id, exc)
+
+    @property
+    def inbox(self) -> list[InboxRow]:
+        """Every reply in the simulated inbox, in msg_id order."""
+        with self.state.lock:
+            return list(self.state.inbox.rows)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -333,6 +373,9 @@ class SimulatorServer:
             handler.close_connection = True
             self._answer(handler, 413, f"a request body is limited to {MAX_BODY} bytes\n")
             return
+        if target.path == ADMIN_INBOX and handler.command == "POST":
+            self._inject(handler, params)
+            return
         if not target.path.startswith(PREFIX + "/"):
             self._answer(handler, 404, f"the EAPI is served under {PREFIX}/\n")
             return
@@ -351,6 +394,19 @@ class SimulatorServer:
             self._answer(handler, reply.http_status, reply.body)
         finally:
             self._end(token)
+
+    def _inject(self, handler: _Handler, params: dict[str, str]) -> None:
+        """`POST /admin/inbox`: a reply into the inbox; 400 naming what is missing or wrong."""
+        sender, text = params.get("sender", "").strip(), params.get("message")
+        referring = params.get("referring_batch_id", "0").strip() or "0"
+        if not sender.isdigit() or text is None or not referring.isdigit():
+            problem = "sender (digits), message and an optional numeric referring_batch_id"
+            self._answer(handler, 400, f"{ADMIN_INBOX} needs {problem}\n")
+            return
+        row = self.add_reply(
+            sender, text, referring_batch_id=int(referring), msisdn=params.get("msisdn") or None
+        )
+        self._answer(handler, 200, f"{row.msg_id}\n")
 
     def _log(self, method: str, path: str, params: dict[str, str], reply: Reply) -> None:
         """One line per request: never the password, never the message texts."""

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.eapi.simulator.delivery import DEFAULT_MIX, DeliveryModel, Path
+from bot.eapi.simulator.inbox import GET_INBOX, SimInbox
 from bot.eapi.simulator.reader import ReadBatch, read_batch
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ class EapiSimulator:
         self.report_script = list(parse_script(report_script))
         self.report_header = report_header
         self.deliveries: dict[int, Delivery] = {}  # batch_id -> its messages' paths
+        self.inbox = SimInbox()
 
     def handle(self, path: str, params: Mapping[str, str]) -> Reply:
         """The reply to one POST under /eapi (path without the /eapi prefix)."""
@@ -187,6 +189,8 @@ class EapiSimulator:
                 return self._quote_sms(params)
             if path == GET_REPORT:
                 return self._get_report(params)
+            if path == GET_INBOX:
+                return self._get_inbox(params)
         return Reply(404, f"no EAPI call at {path}\n")
 
     def record(
@@ -312,6 +316,11 @@ class EapiSimulator:
         if not self._authorised(params):
             return Reply(200, self._refused(params))
         return Reply(200, f"0|{self.credits:.2f}")
+
+    def _get_inbox(self, params: Mapping[str, str]) -> Reply:
+        if not self._authorised(params):
+            return Reply(200, self._refused(params))
+        return Reply(200, self.inbox.answer(params))
 
     def _quote_sms(self, params: Mapping[str, str]) -> Reply:
         """A quote like send_sms would cost: recipients x parts x one credit."""
