@@ -30,6 +30,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +48,8 @@ _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream of a protected
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?\"")
 _SAVE_AS = "save the sheet as CSV UTF-8 and upload that"
+# What a damaged zip can raise while its directory or a member is read.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, KeyError)
 HIDDEN_ROWS_NOTE = (
     "hidden rows cannot be seen by the spreadsheet reader: any row hidden in the sheet is "
     "read and sent like the others"
@@ -64,7 +67,7 @@ def workbook_kind(data: bytes) -> str | None:
                     return "xlsx"
                 if "mimetype" in names and archive.read("mimetype").strip() == _ODS_MIME:
                     return "ods"
-        except zipfile.BadZipFile:
+        except _ZIP_ERRORS:
             return None
         return None
     return "xls" if data.startswith(_OLE) else None
@@ -76,9 +79,9 @@ def read_workbook(
     """The first visible sheet of a workbook as a `Table`; IntakeError when it cannot be used."""
     if kind == "xls" and _ENCRYPTED in data:
         raise IntakeError(f"the workbook is password-protected; remove the password or {_SAVE_AS}")
-    if kind != "xls":
-        _check_unpacked(data)
     try:
+        if kind != "xls":
+            _check_unpacked(data)
         with calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as book:
             index, notes = _first_visible(book)
             if kind == "xlsx":
@@ -91,13 +94,23 @@ def read_workbook(
         raise IntakeError(
             f"the workbook is password-protected; remove the password or {_SAVE_AS}"
         ) from exc
-    except (calamine.CalamineError, calamine.ZipError, calamine.XmlError, ValueError) as exc:
-        raise IntakeError(
-            f"the {kind} file cannot be read ({_first_line(exc)}); it may be damaged — {_SAVE_AS}"
-        ) from exc
+    except (calamine.CalamineError, calamine.ZipError, calamine.XmlError, *_ZIP_ERRORS) as exc:
+        raise _unreadable(kind, exc) from exc
+    except BaseException as exc:
+        # A panic inside calamine's Rust code arrives as pyo3's PanicException, which derives
+        # from BaseException; it means this file, not the app, is broken.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _unreadable(kind, exc) from exc
 
 
-def _first_line(exc: Exception) -> str:
+def _unreadable(kind: str, exc: BaseException) -> IntakeError:
+    return IntakeError(
+        f"the {kind} file cannot be read ({_first_line(exc)}); it may be damaged — {_SAVE_AS}"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
