@@ -200,7 +200,7 @@ def _plan(
         options=options,
         text_encoding=encoding,
         delimiter=table.delimiter,
-        columns=table.columns.used + ctx.texts.used,
+        columns=_used_columns(table, ctx.texts),
         ignored_columns=_ignored(table, data_in_ignored, ctx.texts),
         notes=_notes(table, encoding, prices),
         max_parts=limits.max_parts,
@@ -447,6 +447,14 @@ def _cost(
         credits[message.country] += price_of[key] * message.parts
     lines = [CostLine(c, count[c], parts[c], credits[c]) for c in count]
     return tuple(sorted(lines, key=lambda line: (-line.credits, -line.messages, line.country)))
+
+
+def _used_columns(table: Table, texts: RowTexts) -> tuple[tuple[str, str], ...]:
+    """(role, header) of every column used; a template for every row leaves the message out."""
+    used = table.columns.used
+    if texts.template is not None:
+        used = tuple(pair for pair in used if pair[0] != "message")
+    return used + texts.used
 
 
 def _ignored(table: Table, used: set[int], texts: RowTexts) -> tuple[str, ...]:
