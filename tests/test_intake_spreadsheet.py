@@ -88,7 +88,7 @@ def test_openpyxl_workbook_plans_as_the_sheet_shows() -> None:
     assert plan.columns == (("msisdn", "Mobile"), ("message", "Message"))
     assert plan.ignored_columns == ("Notes",)
     assert "read the sheet “Contacts”, the first visible one" in plan.notes
-    assert "skipped the hidden sheet(s) “Old” before it" in plan.notes
+    assert "skipped the sheet(s) “Old” (hidden) before it" in plan.notes
     assert HIDDEN_ROWS_NOTE in plan.notes
 
 
@@ -130,6 +130,22 @@ def test_xlsxwriter_workbook_with_a_template() -> None:
         ("((due))", "due"),
     )
     assert plan.ignored_columns == ()
+
+
+def test_an_error_cell_reads_empty_and_the_reason_says_it_may_be_one() -> None:
+    """A cached #DIV/0! comes back empty from calamine; a cached formula text is used."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["msisdn", "message"])
+    sheet.write_number(1, 0, 447911123456)
+    sheet.write_formula(1, 1, "=1/0", None, "#DIV/0!")
+    sheet.write_number(2, 0, 447911123457)
+    sheet.write_formula(2, 1, '="Hi "&"there"', None, "Hi there")
+    book.close()
+    plan = _plan(out.getvalue())
+    assert _sent(plan) == [(3, "447911123457", "Hi there")]
+    assert _rejected(plan) == [(2, "message", f"message is empty {EMPTY_CELL}", "")]
 
 
 def _ods_book() -> bytes:
@@ -203,7 +219,7 @@ def test_xls_fixture_written_by_xlwt() -> None:
             "447911123460.5",
         ),
     ]
-    assert "skipped the hidden sheet(s) “Old list” before it" in plan.notes
+    assert "skipped the sheet(s) “Old list” (hidden) before it" in plan.notes
 
 
 def _big_book(rows: int) -> bytes:

@@ -157,6 +157,8 @@ def test_the_digest_covers_the_filled_messages() -> None:
     assert first != batch_digest(_plan(rows.replace("Ann", "Bob"), template="Hi ((name))"))
 
 
+# No comma in the literal text: a line of digits and a comma inside a message would look like a
+# swallowed CSV row, which the intake rejects on purpose (plan._swallowed_rows).
 _LITERAL = st.text(
     alphabet=st.sampled_from("abcXYZ 019.!?@£$€^{}[]~|\\ëçé😀\n"), min_size=0, max_size=60
 )

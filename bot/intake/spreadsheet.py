@@ -133,11 +133,12 @@ def _first_visible(book: calamine.CalamineWorkbook) -> tuple[int, list[str]]:
         if visible and meta.typ == calamine.SheetTypeEnum.WorkSheet:
             notes = [f"read the sheet “{meta.name}”, the first visible one"]
             if skipped:
-                notes.append(f"skipped the hidden sheet(s) {', '.join(skipped)} before it")
+                notes.append(f"skipped the sheet(s) {', '.join(skipped)} before it")
             if len(book.sheet_names) > len(skipped) + 1:
                 notes.append("only the first visible sheet is read; later sheets are not")
             return index, [*notes, HIDDEN_ROWS_NOTE]
-        skipped.append(f"“{meta.name}”")
+        why = "hidden" if not visible else "not a worksheet"
+        skipped.append(f"“{meta.name}” ({why})")
     raise IntakeError("the workbook has no visible worksheet to read; show one, or " + _SAVE_AS)
 
 
