@@ -109,6 +109,21 @@ def test_a_missing_value_rejects_that_row_only() -> None:
     ]
 
 
+def test_a_spreadsheet_error_in_a_value_rejects_the_row() -> None:
+    """Beyond Notify: "#N/A" exported by Excel is never sent as "Hi #N/A"."""
+    plan = _plan("msisdn,name\n447400123456,#N/A\n447400123457,Bob\n", template="Hi ((name))")
+    assert [m.text for m in plan.messages] == ["Hi Bob"]
+    assert [(r.line, r.column, r.reason, r.value) for r in plan.rejected] == [
+        (
+            2,
+            "name",
+            "the “name” cell holds the spreadsheet error #N/A, not a value for ((name)); fix "
+            "the formula and export again",
+            "#N/A",
+        )
+    ]
+
+
 def test_too_long_after_filling_is_a_rejected_row() -> None:
     """The part limit applies to each filled message; a long value rejects only its row."""
     long_name = "A" * 200

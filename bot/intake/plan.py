@@ -37,7 +37,7 @@ from bot.intake.numbers import BadNumber, Number, parse_number
 from bot.intake.overrides import OverrideProblem, check_overrides, validate_options
 from bot.intake.pricing import PriceTable
 from bot.intake.spreadsheet import EMPTY_CELL, read_workbook, workbook_kind
-from bot.intake.template import MissingValue, RowTexts, row_texts
+from bot.intake.template import SPREADSHEET_ERRORS, MissingValue, RowTexts, row_texts
 from bot.model import (
     BatchPlan,
     CostLine,
@@ -54,9 +54,6 @@ __all__ = ["IntakeLimits", "plan_batch", "plan_text", "validate_options"]
 _VALUE_MAX = 200  # characters of a rejected cell kept for the preview and the rejects file
 # Control characters a phone does not show, and lone surrogates, which cannot be encoded.
 _UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_SPREADSHEET_ERRORS = frozenset(
-    ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "#SPILL!", "#CALC!")
-)
 _QUESTION_IN_WORD = re.compile(r"[^\W\d_]\?[^\W\d_]")
 _DELIMITER_WORDS = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
 _EMPTY = "message is empty"
@@ -238,7 +235,8 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
         return RejectedRow(line, label["msisdn"], number.reason, _shorten(cells[index["msisdn"]]))
     raw_text = ctx.texts.text(cells)
     if isinstance(raw_text, MissingValue):
-        return RejectedRow(line, raw_text.header, _missing(raw_text, ctx.table), "")
+        value = raw_text.error or ""
+        return RejectedRow(line, raw_text.header, _missing(raw_text, ctx.table), value)
     text = raw_text.replace("\r\n", "\n").replace("\r", "\n")
     forced = first_non_7bit(text)
     dca, parts = count_parts(text)
@@ -306,6 +304,11 @@ def _number(record: Record, ctx: _Context) -> Number | BadNumber:
 
 def _missing(missing: MissingValue, table: Table) -> str:
     """The reason for a row whose cell for a placeholder is empty ("missing first name")."""
+    if missing.error is not None:
+        return (
+            f"the “{missing.header}” cell holds the spreadsheet error {missing.error}, not a "
+            f"value for (({missing.name})); fix the formula and export again"
+        )
     reason = f"missing {missing.name}: the “{missing.header}” cell is empty"
     return f"{reason} {EMPTY_CELL}" if table.spreadsheet else reason
 
@@ -328,7 +331,7 @@ def _text_problem(text: str, delimiter: str, region: str) -> str | None:
     """Why a message text cannot go as it is, or None."""
     if not text.strip():
         return _EMPTY
-    if text.strip() in _SPREADSHEET_ERRORS:
+    if text.strip() in SPREADSHEET_ERRORS:
         error = text.strip()
         return f"the cell holds the spreadsheet error {error}; fix the formula and export again"
     bad = _UNSHOWABLE.search(text)

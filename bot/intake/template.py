@@ -9,6 +9,8 @@ Notify means the same here:
   `_` and `-` (other punctuation counts), so `((First Name))` matches `first_name` or `FIRSTNAME`;
 - every placeholder needs a non-empty cell: an empty one (conditionals included) is a missing
   value, and the row is rejected. Values are used without their outer spaces.
+Beyond Notify: a cell holding a spreadsheet error (`#N/A`, `#REF!`…) rejects its row too, rather
+than sending "Hi #N/A".
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from bot.errors import IntakeError
 _PLACEHOLDER = re.compile(r"\({2}([^()]+)\){2}")
 _KEY_DROPS = str.maketrans("", "", " _-")
 TRUTHY = frozenset(("yes", "y", "true", "t", "1", "include", "show"))
+# What Excel writes into a CSV cell whose formula failed: never a value to put in a message.
+SPREADSHEET_ERRORS = frozenset(
+    ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "#SPILL!", "#CALC!")
+)
 
 
 def column_key(name: str) -> str:
@@ -108,10 +114,12 @@ class Fields:
 
 @dataclass(frozen=True, slots=True)
 class MissingValue:
-    """A row whose cell for a placeholder is empty: the placeholder's name and its header."""
+    """A row whose cell for a placeholder is empty, or holds a spreadsheet `error`: the
+    placeholder's name and the header of its column."""
 
     name: str
     header: str
+    error: str | None = None
 
 
 def fill(template: Template, fields: Fields, cells: Sequence[str]) -> str | MissingValue:
@@ -125,6 +133,8 @@ def fill(template: Template, fields: Fields, cells: Sequence[str]) -> str | Miss
         value = cells[index].strip() if index < len(cells) else ""
         if not value:
             return MissingValue(piece.name, header)
+        if value in SPREADSHEET_ERRORS:
+            return MissingValue(piece.name, header, value)
         if piece.conditional is None:
             out.append(value)
         elif value.lower() in TRUTHY:
