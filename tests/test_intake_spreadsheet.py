@@ -284,6 +284,55 @@ def test_a_sheet_declaring_an_absurd_range_is_refused_before_it_is_loaded() -> N
     assert "at most 1,000 columns and 5,000,000 cells" in str(caught.value)
 
 
+def _ods_with_repeats(rows: int, cols: int, *, value: bool) -> bytes:
+    """A header, then one row repeated `rows` times holding a cell repeated `cols` times."""
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name="Sheet1")
+    header = TableRow()
+    for text in ("msisdn", "message"):
+        cell = TableCell(valuetype="string")
+        cell.addElement(P(text=text))
+        header.addElement(cell)
+    table.addElement(header)
+    data = TableRow()
+    data.addElement(TableCell(valuetype="string"))
+    data.firstChild.addElement(P(text="447911123456"))
+    message = TableCell(valuetype="string")
+    message.addElement(P(text="Hello"))
+    data.addElement(message)
+    table.addElement(data)
+    repeated = TableRow(numberrowsrepeated=rows)
+    if value:
+        cell = TableCell(valuetype="string", numbercolumnsrepeated=cols)
+        cell.addElement(P(text="x"))
+    else:  # what LibreOffice writes below the data: empty cells, repeated
+        cell = TableCell(numbercolumnsrepeated=cols)
+    repeated.addElement(cell)
+    table.addElement(repeated)
+    doc.spreadsheet.addElement(table)
+    out = io.BytesIO()
+    doc.write(out)
+    return out.getvalue()
+
+
+def test_an_ods_repeating_a_value_over_millions_of_cells_is_refused_before_loading() -> None:
+    """1.5 KB that would make calamine build 99 million cells is refused, naming the range."""
+    data = _ods_with_repeats(99_000, 1000, value=True)
+    assert len(data) < 5000
+    with pytest.raises(IntakeError) as caught:
+        _plan(data)
+    assert str(caught.value).startswith(
+        "the sheet “Sheet1” spreads its data over 99,002 rows × 1,000 columns; at most 1,000 "
+        "columns and 5,000,000 cells are read"
+    )
+
+
+def test_an_ods_with_libreoffices_empty_trailing_repeats_is_read() -> None:
+    """A million empty repeated rows below the data (as LibreOffice saves) are not data."""
+    plan = _plan(_ods_with_repeats(1_048_000, 1024, value=False))
+    assert _sent(plan) == [(2, "447911123456", "Hello")]
+
+
 def test_a_workbook_that_unpacks_too_big_is_refused_unread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -18,10 +18,12 @@ A TRUE/FALSE cell or a number with decimals in the number column is refused with
 
 Guards (calamine has no lazy loading, and a crafted file could exhaust memory, §D.3): the upload
 size is checked by the caller first; a zip-based workbook that unpacks to more than
-`MAX_UNPACKED_BYTES` is refused unread; an xlsx sheet whose declared range (`<dimension>`) has
-more than `MAX_COLUMNS` columns or `MAX_CELLS` cells is refused before calamine loads it; the
-whole reading runs in the intake's worker process (`bot.intake.planner`), so a crash there
-costs only that upload. A password-protected workbook is named as such.
+`MAX_UNPACKED_BYTES` is refused unread; an xlsx sheet whose declared range (`<dimension>`), or
+an ods sheet whose repeated rows and cells (`number-rows-repeated`…), span more than
+`MAX_COLUMNS` columns or `MAX_CELLS` cells is refused before calamine loads it; the whole
+reading runs in the intake's worker process (`bot.intake.planner`, memory-capped), so a crash
+or an allocation failure there costs only that upload. An .xls has no such pre-check: it is not
+compressed, so the upload size limit bounds it. A password-protected workbook is named as such.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def read_workbook(
     try:
         if kind != "xls":
             _check_unpacked(data)
+        if kind == "ods":
+            _check_ods_extent(data)
         with calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as book:
             index, notes = _first_visible(book)
             if kind == "xlsx":
@@ -161,6 +165,54 @@ def _check_dimension(data: bytes, index: int, name: str) -> None:
             f"the sheet “{name}” declares a used range of {used} ({rows:,} rows × {cols:,} "
             f"columns); at most {MAX_COLUMNS:,} columns and {MAX_CELLS:,} cells are read — "
             "delete the empty rows and columns below and right of the data, or " + _SAVE_AS
+        )
+
+
+_ODS_TAG = re.compile(rb"<table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*)>")
+_ODS_ROWS = re.compile(rb'table:number-rows-repeated="(\d+)"')
+_ODS_COLS = re.compile(rb'table:number-columns-repeated="(\d+)"')
+_ODS_NAME = re.compile(rb'table:name="([^"]*)"')
+
+
+def _check_ods_extent(data: bytes) -> None:
+    """Refuse an ods whose repeated rows and cells spread data over an absurd range.
+
+    An ods states repeats instead of writing cells (`number-rows-repeated="99000"` around a
+    cell with `number-columns-repeated="1000"`): 1.5 KB can ask calamine, which parses every
+    sheet when it opens the file, for 99 million cells. The range counted is calamine's: up to
+    the last row and column holding a value (empty repeats, such as LibreOffice's trailing
+    rows, do not count).
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        content = archive.read("content.xml")
+    name, rows, cols = b"", 0, 0
+    row_start = row_span = next_row = col = 0
+    for match in _ODS_TAG.finditer(content):
+        tag, attributes = match.group(1), match.group(2)
+        if tag == b"table":
+            _refuse_extent(name.decode("utf-8", "replace"), rows, cols)
+            found = _ODS_NAME.search(attributes)
+            name, rows, cols = (found.group(1) if found else b""), 0, 0
+            row_start = row_span = next_row = 0
+        elif tag == b"table-row":
+            repeat = _ODS_ROWS.search(attributes)
+            row_start, row_span = next_row, int(repeat.group(1)) if repeat else 1
+            next_row, col = next_row + row_span, 0
+        else:
+            repeat = _ODS_COLS.search(attributes)
+            span = int(repeat.group(1)) if repeat else 1
+            if tag == b"table-cell" and b"office:value-type=" in attributes:
+                rows, cols = max(rows, row_start + row_span), max(cols, col + span)
+            col += span
+    _refuse_extent(name.decode("utf-8", "replace"), rows, cols)
+
+
+def _refuse_extent(name: str, rows: int, cols: int) -> None:
+    if cols > MAX_COLUMNS or rows * cols > MAX_CELLS:
+        raise IntakeError(
+            f"the sheet “{name}” spreads its data over {rows:,} rows × {cols:,} columns; at "
+            f"most {MAX_COLUMNS:,} columns and {MAX_CELLS:,} cells are read — delete the "
+            "repeated rows and columns, or " + _SAVE_AS
         )
 
 
