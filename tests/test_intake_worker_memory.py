@@ -3,16 +3,26 @@ a clear message, and the worker (and the app) carry on. Workbooks are read in th
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import resource
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from bot.errors import IntakeError
 from bot.intake.plan import IntakeLimits
-from bot.intake.planner import PlannedBatch, PoolPlanner, plan_in_process, plan_in_worker
+from bot.intake.planner import (
+    PlannedBatch,
+    PlannerUnavailable,
+    PoolPlanner,
+    plan_in_process,
+    plan_in_worker,
+)
 from bot.intake.pricing import PriceTable
 from bot.model import SendOptions
 from tests.core_helpers import csv_rows
@@ -81,3 +91,35 @@ def test_a_workbook_is_read_in_the_worker_exactly_as_here(pool: PoolPlanner) -> 
     there = pool(data, "bytes", *ARGS)
     assert (there.plan_json, there.digest) == (here.plan_json, here.digest)
     assert [m.text for m in there.decoded().messages] == ["Hi Ann", "Hi Bob"]
+
+
+def _lying_xlsx() -> bytes:
+    """Cells at A1 and ALL90000 (90 million in range) under a `<dimension>` that says A1:B2,
+    so that only calamine itself finds out how big the sheet is."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["A1"], sheet["B1"], sheet["A2"], sheet["B2"] = "msisdn", "message", 447911123456, "Hi"
+    sheet["ALL90000"] = "x"
+    written = io.BytesIO()
+    book.save(written)
+    source, out = zipfile.ZipFile(written), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            body = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:B2"/>', body)
+            target.writestr(info, body)
+    return out.getvalue()
+
+
+def test_a_workbook_that_blows_up_calamine_costs_only_that_upload(pool: PoolPlanner) -> None:
+    """5 KB that makes calamine allocate ~3 GB: the capped worker dies (Rust aborts), the
+    upload gets the checker's error, and the next upload is checked by a fresh worker."""
+    data = _lying_xlsx()
+    assert len(data) < 10_000
+    with pytest.raises(PlannerUnavailable, match="stopped unexpectedly during the check"):
+        pool(data, "bytes", SendOptions(), ARGS[1], ARGS[2])
+    small = csv_rows(2)
+    expected = plan_in_process(small, "bytes", SendOptions(), ARGS[1], ARGS[2])
+    assert pool(small, "bytes", SendOptions(), ARGS[1], ARGS[2]).plan_json == expected.plan_json
