@@ -356,6 +356,18 @@ def test_a_password_protected_workbook_is_named_as_such() -> None:
         _plan(data)
 
 
+def test_an_xlsb_workbook_is_refused_naming_what_to_save_instead() -> None:
+    """A binary workbook (xl/workbook.bin) is named, not called a damaged xlsx."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    with pytest.raises(
+        IntakeError, match=r"an Excel binary workbook \(\.xlsb\), which is not read"
+    ):
+        _plan(out.getvalue())
+
+
 def test_a_truncated_workbook_is_refused_with_a_reason() -> None:
     """A workbook cut short (a failed download) is a clear refusal, never a traceback."""
     with pytest.raises(IntakeError, match="damaged"):

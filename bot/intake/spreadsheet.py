@@ -60,13 +60,16 @@ EMPTY_CELL = "(or a formula or error cell)"
 
 
 def workbook_kind(data: bytes) -> str | None:
-    """ "xlsx", "ods" or "xls" when the bytes are such a workbook (by content, not by name)."""
+    """The kind of workbook the bytes are, by content: "xlsx" (and xlsm), "xlsb", "ods" or
+    "xls"; None for anything else."""
     if data.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
                 if "xl/workbook.xml" in names:
                     return "xlsx"
+                if "xl/workbook.bin" in names:
+                    return "xlsb"
                 if "mimetype" in names and archive.read("mimetype").strip() == _ODS_MIME:
                     return "ods"
         except _ZIP_ERRORS:
@@ -79,6 +82,11 @@ def read_workbook(
     data: bytes, kind: str, max_rows: int, *, allow_empty: bool = False, need_message: bool = True
 ) -> Table:
     """The first visible sheet of a workbook as a `Table`; IntakeError when it cannot be used."""
+    if kind == "xlsb":  # calamine reads it, but no guard here can see inside its records
+        raise IntakeError(
+            "this is an Excel binary workbook (.xlsb), which is not read; save it as .xlsx, "
+            "or " + _SAVE_AS
+        )
     if kind == "xls" and _ENCRYPTED in data:
         raise IntakeError(f"the workbook is password-protected; remove the password or {_SAVE_AS}")
     try:
