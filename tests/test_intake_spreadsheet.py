@@ -222,6 +222,20 @@ def test_xls_fixture_written_by_xlwt() -> None:
     assert "skipped the sheet(s) “Old list” (hidden) before it" in plan.notes
 
 
+def test_a_sheet_of_numbers_alone_takes_a_template() -> None:
+    """A one-column sheet of numbers (no header) with a template: every number gets it."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_column(0, 0, [447911123456, 447911123457])
+    book.close()
+    plan = _plan(out.getvalue(), template="Doors open at 7pm")
+    assert _sent(plan) == [
+        (1, "447911123456", "Doors open at 7pm"),
+        (2, "447911123457", "Doors open at 7pm"),
+    ]
+
+
 def _big_book(rows: int) -> bytes:
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True, "constant_memory": True})

@@ -163,6 +163,20 @@ def test_unused_columns_are_listed_and_the_file_needs_no_message_column() -> Non
     assert _plan("msisdn\n447400123456\n", template="Hello all").messages[0].text == "Hello all"
 
 
+def test_with_a_template_a_bare_list_of_numbers_is_enough() -> None:
+    """Pasted numbers, one a line and no header: the template gives every row its text."""
+    plan = _plan("07400 123456\n+447400123457\n", template="Doors open at 7pm")
+    assert [(m.line, m.msisdn, m.text) for m in plan.messages] == [
+        (1, "447400123456", "Doors open at 7pm"),
+        (2, "447400123457", "Doors open at 7pm"),
+    ]
+    assert "no header line: column 1 is read as the number (the template gives the text)" in (
+        plan.notes
+    )
+    with pytest.raises(IntakeError, match="must have exactly two columns"):
+        _plan("07400 123456\n+447400123457\n")  # without a template, the text is missing
+
+
 def test_the_digest_covers_the_filled_messages() -> None:
     """Another template, or the same template on other data, is another digest."""
     rows = "msisdn,name\n447400123456,Ann\n"

@@ -130,8 +130,8 @@ def read_table(
         raise IntakeError("the file is empty: it has no rows to read")
     headerless = columns is None
     if columns is None:
-        columns = _headerless_columns(cells)
-        notes.append("no header line: column 1 is read as the number and column 2 as the text")
+        columns = headerless_columns(len(cells))
+        notes.append(headerless_note(len(cells)))
     else:
         records = records[1:]
     check_row_count(len(records), max_rows, allow_empty, notes)
@@ -213,7 +213,7 @@ def _choose_dialect(
         cells = _split(first, delimiter)
         if _has_required(cells, need_message):
             return delimiter, cells, map_columns(cells, need_message=need_message)
-        if len(cells) == 2 and looks_like_number(cells[0]):
+        if is_headerless(cells, need_message):
             return delimiter, cells, None
     cells = _split(first, candidates[0])
     if looks_like_number(cells[0]):
@@ -281,9 +281,25 @@ def _one_column(role: str, found: list[int], header: list[str]) -> int:
     )
 
 
-def _headerless_columns(cells: list[str]) -> Columns:
+def is_headerless(cells: list[str], need_message: bool = True) -> bool:
+    """True when a first row is data: number, text; or, with a template, a number alone."""
+    widths = (2,) if need_message else (1, 2)
+    return len(cells) in widths and looks_like_number(cells[0])
+
+
+def headerless_columns(width: int) -> Columns:
+    """The columns of a file without a header: number, text (or only the number)."""
+    if width == 1:
+        return Columns({"msisdn": 0}, (("msisdn", "column 1"),), (), 1)
     used = (("msisdn", "column 1"), ("message", "column 2"))
-    return Columns({"msisdn": 0, "message": 1}, used, (), len(cells))
+    return Columns({"msisdn": 0, "message": 1}, used, (), width)
+
+
+def headerless_note(width: int) -> str:
+    """The preview's note on how a file without a header was read."""
+    if width == 1:
+        return "no header line: column 1 is read as the number (the template gives the text)"
+    return "no header line: column 1 is read as the number and column 2 as the text"
 
 
 def _records(text: str, delimiter: str, limit: int, line_offset: int) -> list[Record]:

@@ -39,8 +39,16 @@ from typing import Any
 import python_calamine as calamine
 
 from bot.errors import IntakeError
-from bot.intake.csvread import Columns, Record, Table, check_row_count, map_columns
-from bot.intake.numbers import looks_like_number
+from bot.intake.csvread import (
+    Columns,
+    Record,
+    Table,
+    check_row_count,
+    headerless_columns,
+    headerless_note,
+    is_headerless,
+    map_columns,
+)
 
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_COLUMNS = 1000
@@ -350,9 +358,9 @@ def _table(
             continue
         if columns is None:
             header = [c.strip() for c in cells]
-            headerless = len(header) == 2 and looks_like_number(header[0])
+            headerless = is_headerless(header, need_message)
             columns = (
-                _headerless(len(header))
+                headerless_columns(len(header))
                 if headerless
                 else map_columns(header, need_message=need_message)
             )
@@ -368,7 +376,7 @@ def _table(
     if columns is None:
         raise IntakeError("the sheet is empty: it has no rows to read")
     if headerless:
-        notes.append("no header row: column 1 is read as the number and column 2 as the text")
+        notes.append(headerless_note(len(header or ())))
     check_row_count(len(records), max_rows, allow_empty, notes)
     return Table("", columns, tuple(records), headerless, tuple(notes), True, not_numbers)
 
@@ -376,8 +384,3 @@ def _table(
 def _not_a_number_at(row: list[Any], index: int) -> str | None:
     value = row[index] if index < len(row) else ""
     return not_a_number(value) if type(value) in (bool, float) else None
-
-
-def _headerless(width: int) -> Columns:
-    used = (("msisdn", "column 1"), ("message", "column 2"))
-    return Columns({"msisdn": 0, "message": 1}, used, (), width)
