@@ -13,6 +13,7 @@ import xlsxwriter
 
 from bot.cli.main import main
 from tests.test_cli_check import clean_env  # noqa: F401 (the autouse fixture: an empty env)
+from tests.test_intake_spreadsheet import _ods_book
 
 DATA = Path(__file__).parent / "data"
 
@@ -90,8 +91,6 @@ def test_a_missing_template_column_exits_2_naming_it(
 
 def test_check_runs_as_a_process_on_an_ods(tmp_path: Path) -> None:
     """`python -m bot check FILE.ods` works from outside, as an operator runs it."""
-    from tests.test_intake_spreadsheet import _ods_book
-
     path = tmp_path / "list.ods"
     path.write_bytes(_ods_book())
     done = subprocess.run(

@@ -12,7 +12,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from bot.model import SendOptions
 from handlers.builders import ids
+from handlers.builders.views import read_new_batch
 from tests.slack_harness import APPROVER, CHANNEL, PREPARER, Harness, running_harness
 from tests.test_handlers_approval import approve_value, wait_result
 from tests.test_handlers_uploads import UPLOAD_TS, file_share
@@ -114,3 +116,19 @@ def test_a_template_naming_a_missing_column_is_answered_with_both_sides(h: Harne
     assert "missing a column called ‘surname’" in text
     assert "‘Mobile’, ‘first_name’, ‘Guests’, ‘VIP’ and ‘Notes’" in text
     assert h.cards() == []
+
+
+def test_the_modal_template_is_taken_exactly_and_blank_means_none() -> None:
+    """The template field is kept as typed; a field of only spaces is no template."""
+
+    def form(template: str) -> SendOptions:
+        values = {
+            ids.PASTE_INPUT: {ids.PASTE_INPUT: {"value": "447911123401"}},
+            ids.TEMPLATE_INPUT: {ids.TEMPLATE_INPUT: {"value": template}},
+        }
+        read = read_new_batch(values, now=0)
+        assert read.errors == {}
+        return read.form.options
+
+    assert form(" Hi ((name))\n").template == " Hi ((name))\n"
+    assert form("   ").template is None
