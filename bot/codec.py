@@ -38,13 +38,17 @@ def sha256_hex(text: str) -> str:
 
 
 def options_to_dict(options: SendOptions) -> dict[str, Any]:
-    """SendOptions as a JSON-ready dict."""
-    return {
+    """SendOptions as a JSON-ready dict; `template` only when there is one, so the digests of
+    plans made before templates existed stay what they were."""
+    data: dict[str, Any] = {
         "sender": options.sender,
         "routing_group": options.routing_group,
         "send_at": options.send_at,
         "test_mode": options.test_mode.value,
     }
+    if options.template is not None:
+        data["template"] = options.template
+    return data
 
 
 def options_from_dict(data: dict[str, Any]) -> SendOptions:
@@ -54,6 +58,7 @@ def options_from_dict(data: dict[str, Any]) -> SendOptions:
         routing_group=data.get("routing_group"),
         send_at=data.get("send_at"),
         test_mode=TestMode(data.get("test_mode", TestMode.OFF.value)),
+        template=data.get("template"),
     )
 
 

@@ -36,6 +36,7 @@ class SendOptions:
     routing_group: int | None = None
     send_at: int | None = None  # unix time for send_time_unixtime; None sends now
     test_mode: TestMode = TestMode.OFF
+    template: str | None = None  # one message for every row, with ((column)) placeholders
 
 
 @dataclass(frozen=True, slots=True)

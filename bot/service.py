@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -256,6 +257,8 @@ class BatchService:
             raise TransitionRefused(reason)
         if batch.state is not BatchState.PENDING:
             raise TransitionRefused(decided_reason(batch))
+        # The Options modal has no template field: the batch keeps the one it was prepared with.
+        options = replace(options, template=batch.options.template)
         data, kind = self.store.batch_source(batch_id)
         planned = self._plan(data, kind, options)
         now = self._clock()

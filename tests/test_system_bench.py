@@ -10,6 +10,7 @@ from bench import (
     bench_intake,
     bench_reports,
     bench_sender,
+    bench_spreadsheet,
     bench_suppression,
     intake_profile,
 )
@@ -34,6 +35,13 @@ def test_intake_benchmark_runs_check_and_the_baseline_as_processes() -> None:
     assert figures["check_s"] > 0 and figures["baseline_s"] > 0
     assert figures["check_rss_mb"] > 10 and figures["big_check_s"] > 0
     assert isinstance(figures["slack_modules"], list)
+
+
+def test_spreadsheet_benchmark_reads_the_xlsx_three_ways() -> None:
+    """300 rows: the xlsx check, calamine alone and the CSV check each read every row."""
+    figures = bench_spreadsheet.measure(300, repeat=1)
+    assert figures["xlsx_s"] > 0 and figures["calamine_s"] > 0 and figures["csv_s"] > 0
+    assert figures["ratio"] == figures["xlsx_s"] / (figures["calamine_s"] + figures["csv_s"])
 
 
 def test_phonenumbers_share_is_a_fraction() -> None:

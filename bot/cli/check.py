@@ -1,4 +1,7 @@
-"""`smsbatch-bot check FILE.csv`: the preview the Slack app would show, in the terminal.
+"""`smsbatch-bot check FILE`: the preview the Slack app would show, in the terminal.
+
+FILE is CSV/TSV text or a workbook (.xlsx, .xlsm, .xls, .ods: the first visible sheet);
+`--template TEXT` gives every row that message, with `((column))` placeholders.
 
 Touches no network. Exit 0 when at least one row is sendable, 1 when none is, 2 when the input
 cannot be used (unreadable file, not CSV, over a limit, bad options), with one line on stderr.
@@ -27,17 +30,29 @@ SHOWN_SAMPLE = 5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the check command's arguments."""
-    parser.add_argument("file", metavar="FILE.csv", help="the CSV file to check ('-' = stdin)")
+    parser.add_argument(
+        "file",
+        metavar="FILE.csv",
+        help="the CSV file or workbook (.xlsx, .xlsm, .xls, .ods) to check ('-' = stdin)",
+    )
     parser.add_argument("--sender", help="sender id for the batch (as in the Options modal)")
     parser.add_argument(
         "--routing-group", type=int, metavar="N", help="routing group 1, 2 or 3 (prices the batch)"
+    )
+    parser.add_argument(
+        "--template",
+        metavar="TEXT",
+        help="one message for every row, with ((column)) placeholders (the file then needs no "
+        "message column)",
     )
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 
 def run(args: argparse.Namespace) -> int:
     """Plan the file and print it; the exit code says whether anything can be sent."""
-    options = SendOptions(sender=args.sender, routing_group=args.routing_group)
+    options = SendOptions(
+        sender=args.sender, routing_group=args.routing_group, template=args.template or None
+    )
     problems = validate_options(options)
     if problems:
         return _fail("; ".join(problems))
@@ -134,6 +149,7 @@ def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
         "ignored_columns": list(plan.ignored_columns),
         "notes": list(plan.notes),
         "options": {"sender": plan.options.sender, "routing_group": plan.options.routing_group},
+        "template": plan.options.template,
     }
 
 
@@ -165,7 +181,7 @@ def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
     seven = sum(1 for m in plan.messages if m.dca.value == "7bit")
     used = ", ".join(f"{role} = {header!r}" for role, header in plan.columns)
     lines = [
-        f"File:        {name} ({plan.text_encoding}, {delimiter_name(plan.delimiter)}-separated)",
+        f"File:        {name} ({_read_as(plan)})",
         f"Columns:     {used}",
         f"Rows read:   {plan.rows}",
         f"Recipients:  {len(plan.messages)} (7-bit {seven}, 16-bit {len(plan.messages) - seven})",
@@ -175,6 +191,8 @@ def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
         f"SMS parts:   {plan.parts}",
         f"Credits:     ~{plan.credits}",
     ]
+    if plan.options.template is not None:
+        lines.append(f"Template:    {_one_line(plan.options.template)}")
     if plan.ignored_columns:
         lines.append(f"Ignored:     {', '.join(_one_line(c) for c in plan.ignored_columns)}")
     lines += [f"Note:        {note}" for note in plan.notes]
@@ -189,6 +207,13 @@ def print_table(plan: BatchPlan, name: str, out: TextIO) -> None:
     lines += _rejects(plan)
     lines += _sample(plan)
     out.write("\n".join(lines) + "\n")
+
+
+def _read_as(plan: BatchPlan) -> str:
+    """How the file was read: its text encoding and delimiter, or the kind of workbook."""
+    if not plan.delimiter:
+        return f"{plan.text_encoding} workbook"
+    return f"{plan.text_encoding}, {delimiter_name(plan.delimiter)}-separated"
 
 
 def _rejects(plan: BatchPlan) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import IntakeError
 from bot.intake.numbers import looks_like_number
@@ -78,6 +78,7 @@ class Columns:
     used: tuple[tuple[str, str], ...]  # (role, header as written), in column order
     ignored: tuple[tuple[int, str], ...]  # (index, header or "column N (no header)")
     width: int  # cells in the header line
+    names: tuple[str, ...] = ()  # every header cell as written (placeholders match these)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,9 @@ class Table:
     records: tuple[Record, ...]
     headerless: bool
     notes: tuple[str, ...] = ()
+    spreadsheet: bool = False  # read from a workbook: an empty cell may be a formula or error
+    # (line, cell index) -> why a typed cell cannot be a phone number (a TRUE cell, decimals)
+    not_numbers: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def delimiter_name(delimiter: str) -> str:
@@ -104,11 +108,14 @@ def normalise_header(cell: str) -> str:
 NO_ROWS = "the file has a header line but no rows below it"
 
 
-def read_table(text: str, max_rows: int, *, allow_empty: bool = False) -> Table:
+def read_table(
+    text: str, max_rows: int, *, allow_empty: bool = False, need_message: bool = True
+) -> Table:
     """Parse CSV text into columns and records, raising IntakeError when it cannot be used.
 
     A header without data rows raises too, unless `allow_empty`: then it is a table of no
     records (`smsbatch-bot check` reports it as "nothing to send", not as unusable input).
+    Without `need_message` (a template gives every row its text) only a number column is needed.
     """
     notes: list[str] = []
     text, forced = _sep_directive(text)
@@ -117,26 +124,31 @@ def read_table(text: str, max_rows: int, *, allow_empty: bool = False) -> Table:
     first = _first_record_text(text)
     if first is None:
         raise IntakeError("the file is empty: it has no rows to read")
-    delimiter, cells, columns = _choose_dialect(first, forced)
+    delimiter, cells, columns = _choose_dialect(first, forced, need_message)
     records = _records(text, delimiter, max_rows + 2, line_offset=1 if forced else 0)
     if not records:
         raise IntakeError("the file is empty: it has no rows to read")
     headerless = columns is None
     if columns is None:
-        columns = _headerless_columns(cells)
-        notes.append("no header line: column 1 is read as the number and column 2 as the text")
+        columns = headerless_columns(len(cells))
+        notes.append(headerless_note(len(cells)))
     else:
         records = records[1:]
-    if not records:
+    check_row_count(len(records), max_rows, allow_empty, notes)
+    return Table(delimiter, columns, tuple(records), headerless, tuple(notes))
+
+
+def check_row_count(count: int, max_rows: int, allow_empty: bool, notes: list[str]) -> None:
+    """Refuse a table of no rows (unless `allow_empty`: a note) or of more than `max_rows`."""
+    if not count:
         if not allow_empty:
             raise IntakeError(NO_ROWS)
         notes.append(NO_ROWS)
-    if len(records) > max_rows:
+    if count > max_rows:
         raise IntakeError(
             f"the file has more than {max_rows:,} rows, the limit (SMSBATCH_MAX_ROWS); "
             "split it into smaller files"
         )
-    return Table(delimiter, columns, tuple(records), headerless, tuple(notes))
 
 
 def physical_lines(text: str) -> Iterator[str]:
@@ -187,7 +199,9 @@ def _count_outside_quotes(line: str) -> dict[str, int]:
     return counts
 
 
-def _choose_dialect(first: str, forced: str | None) -> tuple[str, list[str], Columns | None]:
+def _choose_dialect(
+    first: str, forced: str | None, need_message: bool = True
+) -> tuple[str, list[str], Columns | None]:
     """The delimiter, the first record's cells, and its columns (None: the file is headerless)."""
     counts = _count_outside_quotes(first)
     if forced:
@@ -197,9 +211,9 @@ def _choose_dialect(first: str, forced: str | None) -> tuple[str, list[str], Col
         candidates = [d for d in ranked if counts[d]] or [","]
     for delimiter in candidates:
         cells = _split(first, delimiter)
-        if _has_required(cells):
-            return delimiter, cells, map_columns(cells)
-        if len(cells) == 2 and looks_like_number(cells[0]):
+        if _has_required(cells, need_message):
+            return delimiter, cells, map_columns(cells, need_message=need_message)
+        if is_headerless(cells, need_message):
             return delimiter, cells, None
     cells = _split(first, candidates[0])
     if looks_like_number(cells[0]):
@@ -208,7 +222,7 @@ def _choose_dialect(first: str, forced: str | None) -> tuple[str, list[str], Col
             "without a header must have exactly two columns (number, text). Add a header line "
             "such as msisdn,message, and put messages that contain the delimiter in double quotes"
         )
-    return candidates[0], cells, map_columns(cells)
+    return candidates[0], cells, map_columns(cells, need_message=need_message)
 
 
 def _split(line: str, delimiter: str) -> list[str]:
@@ -219,12 +233,12 @@ def _split(line: str, delimiter: str) -> list[str]:
         raise IntakeError(f"cannot read the first line: {exc}; check its double quotes") from exc
 
 
-def _has_required(cells: list[str]) -> bool:
+def _has_required(cells: list[str], need_message: bool = True) -> bool:
     roles = {_ALIAS_TO_ROLE.get(normalise_header(c)) for c in cells}
-    return "msisdn" in roles and "message" in roles
+    return "msisdn" in roles and ("message" in roles or not need_message)
 
 
-def map_columns(header: list[str]) -> Columns:
+def map_columns(header: list[str], *, need_message: bool = True) -> Columns:
     """Assign each header cell a role, or raise IntakeError naming what was found."""
     claims: dict[str, list[int]] = {}
     ignored: list[tuple[int, str]] = []
@@ -236,7 +250,8 @@ def map_columns(header: list[str]) -> Columns:
         else:
             claims.setdefault(role, []).append(index)
     index_of = {role: _one_column(role, found, header) for role, found in claims.items()}
-    missing = [role for role in ("msisdn", "message") if role not in index_of]
+    required = ("msisdn", "message") if need_message else ("msisdn",)
+    missing = [role for role in required if role not in index_of]
     if missing:
         found = ", ".join(repr(c.strip()) for c in header) or "none"
         accepted = "; ".join(f"{role}: {', '.join(ROLE_NAMES[role])}" for role in missing)
@@ -245,7 +260,7 @@ def map_columns(header: list[str]) -> Columns:
             f"(any case) — {accepted}"
         )
     used = tuple((role, header[i].strip()) for role, i in sorted(index_of.items(), key=_by_index))
-    return Columns(index_of, used, tuple(ignored), len(header))
+    return Columns(index_of, used, tuple(ignored), len(header), tuple(header))
 
 
 def _by_index(item: tuple[str, int]) -> int:
@@ -266,9 +281,25 @@ def _one_column(role: str, found: list[int], header: list[str]) -> int:
     )
 
 
-def _headerless_columns(cells: list[str]) -> Columns:
+def is_headerless(cells: list[str], need_message: bool = True) -> bool:
+    """True when a first row is data: number, text; or, with a template, a number alone."""
+    widths = (2,) if need_message else (1, 2)
+    return len(cells) in widths and looks_like_number(cells[0])
+
+
+def headerless_columns(width: int) -> Columns:
+    """The columns of a file without a header: number, text (or only the number)."""
+    if width == 1:
+        return Columns({"msisdn": 0}, (("msisdn", "column 1"),), (), 1)
     used = (("msisdn", "column 1"), ("message", "column 2"))
-    return Columns({"msisdn": 0, "message": 1}, used, (), len(cells))
+    return Columns({"msisdn": 0, "message": 1}, used, (), width)
+
+
+def headerless_note(width: int) -> str:
+    """The preview's note on how a file without a header was read."""
+    if width == 1:
+        return "no header line: column 1 is read as the number (the template gives the text)"
+    return "no header line: column 1 is read as the number and column 2 as the text"
 
 
 def _records(text: str, delimiter: str, limit: int, line_offset: int) -> list[Record]:

@@ -6,8 +6,10 @@ else Windows-1252 (Excel's "CSV" on Western European Windows). Detectors such as
 used: on short files they guess wrong (cp775 for German text).
 
 Before decoding, the first bytes are checked for the files people upload by mistake: Slack's
-login page (an HTML page instead of the file), images, PDFs, ZIP archives and Excel workbooks.
-Each is refused with an `IntakeError` that says what to do instead.
+login page (an HTML page instead of the file), images, PDFs and ZIP archives. Workbooks
+(xlsx, xls, ods) never get here: `bot.intake.spreadsheet` reads them; a damaged one (a ZIP
+that cannot be opened) is refused here. Each is refused with an `IntakeError` that says what
+to do instead.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "a GIF image, not a CSV file"),
     (b"\xff\xd8\xff", "a JPEG image, not a CSV file"),
     (b"%PDF-", "a PDF document, not a CSV file"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", f"an Excel 97-2003 workbook; {XLSX_HINT}"),
     (b"\x1f\x8b", "a gzip archive; upload the CSV file itself"),
     (b"{\\rtf", "a rich-text (RTF) document; save the data as CSV UTF-8"),
 )
@@ -55,7 +56,10 @@ def refuse_non_text(data: bytes) -> None:
             raise IntakeError(f"this is {what}")
     if data.startswith(b"PK\x03\x04"):
         if b"xl/" in data[: _SAMPLE * 4] or b"[Content_Types].xml" in data[: _SAMPLE * 4]:
-            raise IntakeError(f"this is an Excel workbook (.xlsx), not a CSV file; {XLSX_HINT}")
+            raise IntakeError(
+                f"this looks like an Excel workbook (.xlsx) but it is damaged and cannot be "
+                f"opened; save it again, or {XLSX_HINT}"
+            )
         raise IntakeError("this is a ZIP archive, not a CSV file; upload the CSV file itself")
     head = data[:_SAMPLE].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(tuple(s.encode() for s in _HTML_STARTS)) or (

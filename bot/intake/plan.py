@@ -40,6 +40,8 @@ from bot.intake.gsm import Forced16Bit, count_parts, first_non_7bit, septets, ut
 from bot.intake.numbers import BadNumber, Number, parse_number
 from bot.intake.overrides import OverrideProblem, check_overrides, validate_options
 from bot.intake.pricing import PriceTable
+from bot.intake.spreadsheet import EMPTY_CELL, read_workbook, workbook_kind
+from bot.intake.template import SPREADSHEET_ERRORS, MissingValue, RowTexts, row_texts
 from bot.model import (
     BatchPlan,
     CostLine,
@@ -60,11 +62,9 @@ SuppressionCheck = Callable[[frozenset[str]], AbstractSet[str]]
 _VALUE_MAX = 200  # characters of a rejected cell kept for the preview and the rejects file
 # Control characters a phone does not show, and lone surrogates, which cannot be encoded.
 _UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_SPREADSHEET_ERRORS = frozenset(
-    ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "#SPILL!", "#CALC!")
-)
 _QUESTION_IN_WORD = re.compile(r"[^\W\d_]\?[^\W\d_]")
 _DELIMITER_WORDS = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe"}
+_EMPTY = "message is empty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ def plan_batch(
     allow_empty: bool = False,
     suppressed: SuppressionCheck | None = None,
 ) -> BatchPlan:
-    """Plan an uploaded file; raises IntakeError (only) when it cannot be read as CSV.
+    """Plan an uploaded file (CSV or a workbook); raises IntakeError (only) when unreadable.
 
     A header without data rows is unusable unless `allow_empty` (a plan of no rows).
     """
@@ -125,8 +125,18 @@ def plan_batch(
             f"the file is {len(data):,} bytes; the limit is {limits.max_file_bytes:,} bytes "
             "(SMSBATCH_MAX_FILE_BYTES) — split it into smaller files"
         )
+    need_message = options.template is None
+    kind = workbook_kind(data)
+    if kind is not None:
+        table = read_workbook(
+            data, kind, limits.max_rows, allow_empty=allow_empty, need_message=need_message
+        )
+        return _plan(table, kind, options, limits, prices, suppressed)
     decoded = decode_upload(data)
-    return _plan(decoded.text, decoded.encoding, options, limits, prices, allow_empty, suppressed)
+    table = read_table(
+        decoded.text, limits.max_rows, allow_empty=allow_empty, need_message=need_message
+    )
+    return _plan(table, decoded.encoding, options, limits, prices, suppressed)
 
 
 def plan_text(
@@ -150,7 +160,8 @@ def plan_text(
     refuse_binary_text(text)
     if not text or text.isspace():
         raise IntakeError("nothing to read: the pasted text is empty")
-    return _plan(text, "utf-8", options, limits, prices, suppressed=suppressed)
+    table = read_table(text, limits.max_rows, need_message=options.template is None)
+    return _plan(table, "utf-8", options, limits, prices, suppressed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +171,17 @@ class _Context:
     limits: IntakeLimits
     override_columns: tuple[tuple[str, int], ...]  # (role, index) in column order
     row_label: dict[str, str]  # role -> the header the user wrote
+    texts: RowTexts  # each row's message: the message cell, or a template filled from the row
 
 
 def _plan(
-    text: str,
+    table: Table,
     encoding: str,
     options: SendOptions,
     limits: IntakeLimits,
     prices: PriceTable,
-    allow_empty: bool = False,
     suppressed: SuppressionCheck | None = None,
 ) -> BatchPlan:
-    table = read_table(text, limits.max_rows, allow_empty=allow_empty)
     ctx = _context(table, options, limits)
     messages: list[Message] = []
     rejected: list[RejectedRow] = []
@@ -203,8 +213,8 @@ def _plan(
         options=options,
         text_encoding=encoding,
         delimiter=table.delimiter,
-        columns=table.columns.used,
-        ignored_columns=_ignored(table, data_in_ignored),
+        columns=_used_columns(table, ctx.texts),
+        ignored_columns=_ignored(table, data_in_ignored, ctx.texts),
         notes=_notes(table, encoding, prices),
         max_parts=limits.max_parts,
         suppressed=suppressed_rows,
@@ -233,7 +243,14 @@ def _context(table: Table, options: SendOptions, limits: IntakeLimits) -> _Conte
         )
     )
     labels = dict(table.columns.used)
-    return _Context(table, options, limits, overrides, labels)
+    if options.template is not None:
+        labels["message"] = "template"
+    message = None if options.template is not None else index.get("message")
+    cells = (
+        r.cells[message] for r in table.records if message is not None and message < len(r.cells)
+    )
+    texts = row_texts(table.columns.names, options.template, message, cells)
+    return _Context(table, options, limits, overrides, labels, texts)
 
 
 def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, int | None]:
@@ -243,14 +260,19 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
     if shape is not None:
         return shape
     index, label = ctx.table.columns.index, ctx.row_label
-    number = parse_number(cells[index["msisdn"]], ctx.limits.default_country)
+    number = _number(record, ctx)
     if isinstance(number, BadNumber):
         return RejectedRow(line, label["msisdn"], number.reason, _shorten(cells[index["msisdn"]]))
-    raw_text = cells[index["message"]]
+    raw_text = ctx.texts.text(cells)
+    if isinstance(raw_text, MissingValue):
+        value = raw_text.error or ""
+        return RejectedRow(line, raw_text.header, _missing(raw_text, ctx.table), value)
     text = raw_text.replace("\r\n", "\n").replace("\r", "\n")
     forced = first_non_7bit(text)
     dca, parts = count_parts(text)
     problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
+    if problem == _EMPTY and ctx.table.spreadsheet:
+        problem = f"{_EMPTY} {EMPTY_CELL}"
     if problem is None and parts > ctx.limits.max_parts:
         problem = _too_long(text, parts, ctx.limits.max_parts, forced)
     if problem is not None:
@@ -287,7 +309,7 @@ def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
             f"that contains {_DELIMITER_WORDS[delimiter]} must be in double quotes",
             _shorten(delimiter.join(cells)),
         )
-    for role in ("msisdn", "message"):
+    for role in ("msisdn", "message") if ctx.options.template is None else ("msisdn",):
         if columns.index[role] >= len(cells):
             return RejectedRow(
                 line,
@@ -296,6 +318,29 @@ def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
                 _shorten(delimiter.join(cells)),
             )
     return None
+
+
+def _number(record: Record, ctx: _Context) -> Number | BadNumber:
+    """The row's number; a workbook's TRUE/FALSE or decimal cell is refused as what it is."""
+    at = ctx.table.columns.index["msisdn"]
+    typed = ctx.table.not_numbers.get((record.line, at))
+    if typed is not None:
+        return BadNumber(typed)
+    number = parse_number(record.cells[at], ctx.limits.default_country)
+    if isinstance(number, BadNumber) and ctx.table.spreadsheet and not record.cells[at].strip():
+        return BadNumber(f"{number.reason} {EMPTY_CELL}")
+    return number
+
+
+def _missing(missing: MissingValue, table: Table) -> str:
+    """The reason for a row whose cell for a placeholder is empty ("missing first name")."""
+    if missing.error is not None:
+        return (
+            f"the “{missing.header}” cell holds the spreadsheet error {missing.error}, not a "
+            f"value for (({missing.name})); fix the formula and export again"
+        )
+    reason = f"missing {missing.name}: the “{missing.header}” cell is empty"
+    return f"{reason} {EMPTY_CELL}" if table.spreadsheet else reason
 
 
 def _cells(count: int) -> str:
@@ -315,8 +360,8 @@ def _text_flags(text: str) -> tuple[str, ...]:
 def _text_problem(text: str, delimiter: str, region: str) -> str | None:
     """Why a message text cannot go as it is, or None."""
     if not text.strip():
-        return "message is empty"
-    if text.strip() in _SPREADSHEET_ERRORS:
+        return _EMPTY
+    if text.strip() in SPREADSHEET_ERRORS:
         error = text.strip()
         return f"the cell holds the spreadsheet error {error}; fix the formula and export again"
     bad = _UNSHOWABLE.search(text)
@@ -437,10 +482,29 @@ def _cost(
     return tuple(sorted(lines, key=lambda line: (-line.credits, -line.messages, line.country)))
 
 
-def _ignored(table: Table, used: set[int]) -> tuple[str, ...]:
-    """Headers kept out of the submission; an unnamed column only when it holds data."""
-    ignored = table.columns.ignored
-    return tuple(label for i, label in ignored if not label.endswith("(no header)") or i in used)
+def _used_columns(table: Table, texts: RowTexts) -> tuple[tuple[str, str], ...]:
+    """(role, header) of every column used; a template for every row leaves the message out."""
+    used = table.columns.used
+    if texts.template is not None:
+        used = tuple(pair for pair in used if pair[0] != "message")
+    return used + texts.used
+
+
+def _ignored(table: Table, used: set[int], texts: RowTexts) -> tuple[str, ...]:
+    """Headers kept out of the submission and not used by a template; an unnamed column only
+    when it holds data. With a template for every row, an unused message column is listed."""
+    filled = {header for _, header in texts.used}
+    ignored = list(table.columns.ignored)
+    if texts.template is not None and "message" in table.columns.index:
+        at = table.columns.index["message"]
+        names = table.columns.names
+        label = names[at].strip() if at < len(names) else ""
+        ignored = sorted([*ignored, (at, label or f"column {at + 1} (message)")])
+    return tuple(
+        label
+        for i, label in ignored
+        if label not in filled and (not label.endswith("(no header)") or i in used)
+    )
 
 
 def _notes(table: Table, encoding: str, prices: PriceTable) -> tuple[str, ...]:

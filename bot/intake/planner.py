@@ -10,6 +10,11 @@ sender's check of a stored plan against its approved digest runs there too (`dig
 
 The planner is injected into `BatchService`; tests and the CLI use `plan_in_process`, the app
 (`bot.cli.run`) a `PoolPlanner` made once at start-up and closed at exit.
+
+The worker's address space is capped (`WORKER_MEMORY_LIMIT`, RLIMIT_AS): a file built to
+exhaust memory (a workbook's cells are all loaded at once by calamine) fails that upload with a
+clear message — a MemoryError in Python, or the worker's death when Rust code cannot allocate —
+and never makes the machine swap or the OOM killer pick the app.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import resource
 import signal
 import threading
 from collections.abc import Callable
@@ -35,6 +41,8 @@ from bot.model import BatchPlan, SendOptions
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# A 100,000-row upload needs about 200 MB (bench: `make bench`); the cap leaves ten times that.
+WORKER_MEMORY_LIMIT = 2 * 1024**3
 
 
 class PlannerUnavailable(IntakeError):
@@ -126,16 +134,29 @@ def plan_in_worker(
     prices: PriceTable,
     suppressed: SuppressionCheck | None = None,
 ) -> PlannedBatch:
-    """The worker's job: as `plan_in_process`, without the plan's objects (its JSON is sent)."""
-    return plan_for_store(
-        data, kind, options, limits, prices, keep_plan=False, suppressed=suppressed
-    )
+    """The worker's job: as `plan_in_process`, without the plan's objects (its JSON is sent).
+
+    Running out of the worker's memory is this upload's problem, said as an IntakeError.
+    """
+    try:
+        return plan_for_store(
+            data, kind, options, limits, prices, keep_plan=False, suppressed=suppressed
+        )
+    except MemoryError as exc:
+        raise IntakeError(
+            f"checking this {len(data):,}-byte file needed more memory than the upload checker "
+            "may use; nothing was prepared — split the file, or save a workbook as CSV"
+        ) from exc
 
 
-def _start_worker() -> None:
+def _start_worker(memory_limit: int | None = None) -> None:
     """In the worker: leave Ctrl-C to the app (which shuts the pool down), end with the app,
-    load the intake."""
+    cap its memory, load the intake."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_limit is not None:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     parent = multiprocessing.parent_process()
     if parent is not None:
         watch = threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True)
@@ -171,17 +192,24 @@ class PoolPlanner:
         *,
         method: str = "spawn",
         work: Callable[..., PlannedBatch] = plan_in_worker,
+        memory_limit: int | None = WORKER_MEMORY_LIMIT,
     ) -> None:
         if method not in ("spawn", "forkserver"):
             raise ValueError("the planner's worker is started with spawn or forkserver, never fork")
         self._context = multiprocessing.get_context(method)
         self._work = work
+        self._memory_limit = memory_limit
         self._lock = threading.Lock()
         self._closed = False
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(1, mp_context=self._context, initializer=_start_worker)
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=self._context,
+            initializer=_start_worker,
+            initargs=(self._memory_limit,),
+        )
         pool.submit(_ready)  # start the worker now, not at the first upload
         return pool
 

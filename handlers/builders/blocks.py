@@ -116,7 +116,9 @@ def _encoding(plan: PlanSummary) -> Block:
     reasons = plan.encoding_reasons[:SAMPLES]
     shown = [f"• line {line}: {escape(reason)}" for line, reason in reasons]
     lines += more(shown, plan.encoding_reason_count)
-    if plan.text_encoding or plan.delimiter:
+    if plan.text_encoding and not plan.delimiter:  # a workbook: no text encoding to speak of
+        lines.append(f"File read as an {escape(plan.text_encoding)} workbook.")
+    elif plan.text_encoding or plan.delimiter:
         delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
         read_as = delimiter.get(plan.delimiter, repr(plan.delimiter))
         lines.append(f"File read as {escape(plan.text_encoding)}, {read_as}-separated.")
@@ -136,7 +138,9 @@ def _notes(plan: PlanSummary) -> Block | None:
     lines = [f"• `{role}` from column “{escape(header)}”" for role, header in plan.columns]
     if plan.ignored_columns:
         names = [f"“{escape(clip(c, 80))}”" for c in plan.ignored_columns[:LIST_SHOWN]]
-        lines.append(f"• ignored columns: {', '.join(more(names, len(plan.ignored_columns)))}")
+        templated = any(role.startswith("((") for role, _ in plan.columns)
+        label = "columns not used by the template" if templated else "ignored columns"
+        lines.append(f"• {label}: {', '.join(more(names, len(plan.ignored_columns)))}")
     lines += [f"• {escape(note)}" for note in plan.notes[:LIST_SHOWN]]
     flags = [f"• line {line}: {escape('; '.join(f))}" for line, f in plan.flagged[:SAMPLES]]
     lines += more(flags, plan.flagged_count)
@@ -164,6 +168,9 @@ def sample_text(text: str) -> str:
 
 def _samples(plan: PlanSummary) -> list[Block]:
     blocks = []
+    if plan.options.template is not None:
+        head = "*Template* (every row's message; below, the first ones filled in)"
+        blocks.append(section(f"{head}\n```{sample_text(plan.options.template) or ' '}```"))
     for m in plan.first_messages[:SAMPLES]:
         head = f"*Line {m.line}* → `{m.msisdn}` · {m.dca} · {plural(m.parts, 'part')}"
         blocks.append(section(f"{head}\n```{sample_text(m.text) or ' '}```"))

@@ -19,6 +19,7 @@ NEW_BATCH_VIEW = "smsbatch_new_batch"
 OPTIONS_VIEW = "smsbatch_batch_options"
 FILE_INPUT = "smsbatch_file"
 PASTE_INPUT = "smsbatch_paste"
+TEMPLATE_INPUT = "smsbatch_template"
 SENDER_INPUT = "smsbatch_sender"
 ROUTING_INPUT = "smsbatch_routing_group"
 SCHEDULE_INPUT = "smsbatch_schedule"
@@ -35,6 +36,7 @@ CALLBACK_IDS: tuple[str, ...] = (NEW_BATCH_VIEW, OPTIONS_VIEW)
 INPUT_IDS: tuple[str, ...] = (
     FILE_INPUT,
     PASTE_INPUT,
+    TEMPLATE_INPUT,
     SENDER_INPUT,
     ROUTING_INPUT,
     SCHEDULE_INPUT,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.intake.plan import validate_options
@@ -25,6 +25,9 @@ from handlers.builders.wording import (
 View = dict[str, Any]
 DEFAULT_GROUP = "default"
 PASTE_MAX = 3000
+TEMPLATE_MAX = 3000  # Slack's limit for a plain_text_input
+#: What the file input accepts (file extensions; the intake sniffs the content anyway).
+FILE_TYPES = ["csv", "tsv", "xlsx", "xlsm", "xls", "ods"]
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
@@ -85,14 +88,25 @@ def _option_inputs(options: SendOptions) -> list[View]:
 
 
 def new_batch_modal(channel_id: str, thread_ts: str | None = None) -> View:
-    """The New batch modal: a CSV file or pasted rows, plus the send options."""
-    file_input = {"type": "file_input", "filetypes": ["csv"], "max_files": 1}
+    """The New batch modal: a file or pasted rows, an optional template, the send options."""
+    file_input = {"type": "file_input", "filetypes": FILE_TYPES, "max_files": 1}
     paste = {"type": "plain_text_input", "multiline": True, "max_length": PASTE_MAX}
+    template = {"type": "plain_text_input", "multiline": True, "max_length": TEMPLATE_MAX}
     blocks = [
         _input(
-            ids.FILE_INPUT, "CSV file", file_input, "Columns msisdn and message (or number, text)."
+            ids.FILE_INPUT,
+            "CSV file or spreadsheet",
+            file_input,
+            "CSV, TSV, xlsx, xlsm, xls or ods. Columns msisdn and message (or number, text).",
         ),
         _input(ids.PASTE_INPUT, "…or paste rows", paste, "For example: msisdn,message"),
+        _input(
+            ids.TEMPLATE_INPUT,
+            "Message for every row (optional)",
+            template,
+            "Placeholders such as ((first name)) are filled from the columns of that name; "
+            "((vip??text)) shows text when vip is yes. The file then needs no message column.",
+        ),
         *_option_inputs(SendOptions()),
     ]
     return {
@@ -173,6 +187,9 @@ def read_new_batch(values: Mapping[str, Any], now: float) -> NewBatchForm:
     files = _value(values, ids.FILE_INPUT).get("files") or []
     text = (_value(values, ids.PASTE_INPUT).get("value") or "").strip() or None
     form = read_options(values, now)
+    template = _value(values, ids.TEMPLATE_INPUT).get("value") or ""
+    if template.strip():  # sent exactly as typed; a template of only spaces is no template
+        form = OptionsForm(replace(form.options, template=template), form.errors)
     errors = dict(form.errors)
     if not files and text is None:
         errors[ids.FILE_INPUT] = new_batch_needs_input()

@@ -288,9 +288,11 @@ def failures_title(batch_id: int, failed: int) -> str:
 
 HELP = (
     "*/smsbatch* prepares an SMS batch for a second person to approve.\n"
-    "• `/smsbatch` — open the New batch form (upload a CSV or paste rows, choose options)\n"
+    "• `/smsbatch` — open the New batch form (upload a CSV or spreadsheet or paste rows; "
+    "optionally one message for every row with ((column)) placeholders; choose options)\n"
     "• `/smsbatch msisdn,message` followed by rows on new lines — preview pasted CSV\n"
-    "• upload a `.csv` file in a channel where I am — I reply with a preview in its thread\n"
+    "• upload a `.csv`, `.xlsx`, `.xls` or `.ods` file in a channel where I am — I reply with "
+    "a preview in its thread\n"
     "• `/smsbatch status [BATCH]` — a batch, or the last few batches of this channel\n"
     "• `/smsbatch balance` — the EAPI account's credit balance\n"
     "• `/smsbatch cancel BATCH` — cancel a batch that is waiting for approval\n"
@@ -393,7 +395,7 @@ def options_invalid_time() -> str:
 
 def new_batch_needs_input() -> str:
     """The modal error when neither a file nor pasted rows were given."""
-    return "Upload a CSV file or paste rows (one of the two)."
+    return "Upload a CSV file or spreadsheet, or paste rows (one of the two)."
 
 
 def new_batch_both_inputs() -> str:

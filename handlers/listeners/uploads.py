@@ -1,4 +1,6 @@
-"""CSV files uploaded where the app is: exactly one answer per file, in the upload's thread.
+"""CSV files and workbooks uploaded where the app is: exactly one answer per file, in the
+upload's thread. Workbooks (xlsx, xlsm, xls, ods) are picked up like CSV files; the intake tells
+them apart by their content.
 
 Slack sends a `message` (subtype `file_share`) and a `file_shared` event for one upload, retries
 deliveries, and may redeliver; the file id is claimed durably in the database by the listener
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CSV_TYPES = ("csv", "tsv")
-CSV_SUFFIXES = (".csv", ".tsv")
+CSV_TYPES = ("csv", "tsv", "xlsx", "xlsm", "xls", "ods")
+CSV_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
 FILES_INFO_ATTEMPTS = 3
 NO_LINK = (
     "Slack gave no download link for it; check that the app is in this conversation and has "
@@ -46,7 +48,7 @@ NO_LINK = (
 
 
 def is_csv(file: Mapping[str, Any]) -> bool:
-    """True when the file's type or name says CSV (the content is sniffed by the intake too)."""
+    """True when the file's type or name says CSV or a workbook (the intake sniffs the content)."""
     name = str(file.get("name") or "").lower()
     return file.get("filetype") in CSV_TYPES or name.endswith(CSV_SUFFIXES)
 
