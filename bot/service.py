@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
+from bot.control import Stops
 from bot.eapi.client import BatchRow, send_batch_params
 from bot.errors import IntakeError, TransitionRefused
 from bot.intake.plan import IntakeLimits, validate_options
@@ -84,6 +85,9 @@ class BatchService:
         self._clock = clock
         self.simulated = simulated
         self._planner = planner
+        self.stops = Stops(
+            store, is_approver=is_approver, notifier=notifier, wake_sender=wake_sender, clock=clock
+        )
 
     # Slack-side de-duplication
 

@@ -61,6 +61,7 @@ def test_open_creates_every_table_in_wal_mode(store: Store) -> None:
         ("0002_reported_at",),
         ("0003_upload_answers",),
         ("0004_batch_summaries",),
+        ("0007_stops_and_test_sends",),
     ]
 
 
@@ -72,7 +73,7 @@ def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
     second = Store.open(tmp_path / "a.db")
     assert not second.claim_event("Ev1", 2.0)
     count = _raw(second.path).execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
-    assert count == 4
+    assert count == 5
     second.close()
 
 
@@ -95,7 +96,7 @@ def test_many_threads_opening_a_new_database_at_once_all_succeed(tmp_path: Path)
         thread.join()
     assert errors == []
     count = _raw(tmp_path / "race.db").execute("SELECT COUNT(*) FROM _sqlite_migrations")
-    assert count.fetchone()[0] == 4
+    assert count.fetchone()[0] == 5
     for opened in stores:
         opened.close()
 

@@ -45,12 +45,14 @@ from bot.sending.retry import RetryPolicy
 from bot.sending.side import SideTask, earliest
 from bot.sending.steps import (
     ACCOUNT_LEVEL_CODES,
+    STOPPED,
     UNKNOWN_REASON,
     Steps,
     finished_report,
     integrity_problem,
     plan_problem,
 )
+from bot.sending.stopping import close_if_stopped
 from bot.store.db import Store, Tx
 from bot.store.lease import default_owner, holder_is_gone
 from bot.store.records import BatchHeader, ChunkRecord
@@ -285,6 +287,8 @@ class Sender:
             self._steps.finish_if_done(self.store.batch_header(batch_id), now)
             return True
         if chunk.next_attempt_at is not None and chunk.next_attempt_at > now:
+            if self._close_stopped(batch_id, now):  # a stopped batch waits for no backoff
+                return True
             self._due = chunk.next_attempt_at
             return False
         self._attempt(self.store.batch_header(batch_id), chunk, now)
@@ -327,11 +331,21 @@ class Sender:
             self._steps.give_up_unknown(batch, chunk, now, "the de-duplication window has passed")
             return
         number = self._steps.start_attempt(batch, chunk, params_json, now)
+        if number == STOPPED:
+            self._close_stopped(batch.id, now)
+            return
         if number is None:
             self._holding = False  # re-take the lease (and recover) before anything else
             return
         result = self.client.send_batch(params_from_json(params_json))
         self._steps.record_answer(batch, chunk, number, result)
+
+    def _close_stopped(self, batch_id: int, now: float) -> bool:
+        """Close the open chunks of a stopped batch and report them; False if not stopped."""
+        events = close_if_stopped(self.store, batch_id, now, "sender")
+        for event in events or ():
+            self.notifier.notify(event)
+        return events is not None
 
     def _past_window(self, chunk: ChunkRecord, now: float) -> bool:
         """True when a resend could duplicate an earlier, possibly processed attempt."""

@@ -62,6 +62,12 @@ class AuditEvent(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
     PAYLOAD_MISMATCH = "payload_mismatch"
     UPLOAD_REFUSED = "upload_refused"
+    STOPPED = "stopped"
+    STOP_REFUSED = "stop_refused"
+    TEST_REQUESTED = "test_requested"
+    TEST_REFUSED = "test_refused"
+    TEST_ATTEMPT_STARTED = "test_attempt_started"
+    TEST_FINISHED = "test_finished"
 
 
 @dataclass(frozen=True, slots=True)
