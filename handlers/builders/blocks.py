@@ -21,6 +21,7 @@ from bot.model import BatchState, SendOptions
 from bot.service import BatchView, ChunkView
 from handlers.builders import ids
 from handlers.builders.wording import (
+    SCHEDULED_NOTE,
     UNKNOWN_OUTCOME,
     card_fallback,
     clip,
@@ -28,6 +29,7 @@ from handlers.builders.wording import (
     number,
     plural,
     state_phrase,
+    stop_confirm,
     test_mode_label,
     when,
 )
@@ -37,7 +39,8 @@ SAMPLES = 3  # at most bot.intake.summary.KEPT, like REJECTED_SHOWN: what a stor
 REJECTED_SHOWN = 5
 LIST_SHOWN = 8
 CHUNKS_SHOWN = 10
-SAMPLE_CHARS = 2400  # escaped text shown per sample; a section holds 3000 characters
+SAMPLE_CHARS = 2400
+# escaped text shown per sample; a section holds 3000 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,8 @@ def chunk_line(chunk: ChunkView, count: int) -> str:
     batch = f", batch_id {chunk.eapi_batch_id}" if chunk.eapi_batch_id else ""
     if chunk.state in ("accepted", "scheduled"):
         status = f"{chunk.state}: status {chunk.status_code} {said}{batch}"
+    elif chunk.stopped:
+        status = "stopped: not submitted"
     elif chunk.state == "failed":
         code = chunk.status_code
         status = f"failed: status {code} ({meaning(code)}) {said}" if code else f"failed: {said}"
@@ -234,7 +239,38 @@ def _status(view: BatchView, ctx: CardContext) -> Block:
     lines += more([chunk_line(c, count) for c in view.chunks[:CHUNKS_SHOWN]], count)
     if ctx.progress_note and not view.state.final:
         lines.append(escape(ctx.progress_note))
+    if view.stopped_at is not None:
+        lines.append(
+            f":octagonal_sign: *Stopped* by {user(view.stopped_by)} {when(view.stopped_at)}"
+        )
+    if view.summary.options.send_at and any(c.state == "scheduled" for c in view.chunks):
+        lines.append(SCHEDULED_NOTE)
     return section("\n".join(lines))
+
+
+def stoppable(view: BatchView) -> bool:
+    """True while an approved batch has submissions not yet made and was not stopped."""
+    active = view.state in (BatchState.APPROVED, BatchState.SENDING)
+    waiting = any(c.state in ("queued", "sending") for c in view.chunks)
+    return active and waiting and view.stopped_at is None
+
+
+def _stop_button(view: BatchView) -> Block:
+    button = {
+        "type": "button",
+        "action_id": ids.STOP,
+        "text": plain("Stop sending"),
+        "style": "danger",
+        "value": str(view.id),
+        "confirm": {
+            "title": plain(f"Stop batch {view.id}?"),
+            "text": plain(stop_confirm(view.id)),
+            "confirm": plain("Stop the rest"),
+            "deny": plain("Keep sending"),
+            "style": "danger",
+        },
+    }
+    return {"type": "actions", "block_id": ids.ACTIONS_BLOCK, "elements": [button]}
 
 
 def approve_value(view: BatchView) -> str:
@@ -253,7 +289,7 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
     if plan.recipients:
         confirm_text = (
             f"Send {plural(plan.recipients, 'message')} ({plural(plan.parts, 'SMS part')}) "
-            f"for about {number(plan.credits)} credits? Once approved it cannot be stopped."
+            f"for about {number(plan.credits)} credits? Once a submission is made it cannot be recalled."
         )
         elements.append(
             {
@@ -321,6 +357,7 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
         blocks += [_approvers(view, ctx), _buttons(view, plan)]
     else:
         blocks += [{"type": "divider"}, _status(view, ctx)]
+        blocks += [_stop_button(view)] if stoppable(view) else []
     return SlackMessage(text=fallback(view), blocks=_with_block_ids(view, blocks))
 
 

@@ -15,6 +15,10 @@ from bot.model import BatchState, Progress, TestMode
 SIMULATION = "simulation — nothing is sent"
 UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
 ELLIPSIS = "…"
+SCHEDULED_NOTE = (
+    ":alarm_clock: Submissions the EAPI accepted with a send time wait at BulkSMS: the app "
+    "cannot stop them. Cancel them in the BulkSMS account if they must not go."
+)
 
 # What a person can do about each final EAPI status code.
 _WHAT_TO_DO = {
@@ -278,3 +282,34 @@ def internal_error(ref: str) -> str:
 def download_refused(name: str, reason: str) -> str:
     """The thread reply when an uploaded file cannot be fetched."""
     return f"I could not read `{escape(clip(name, 80))}`: {escape(reason)}"
+
+
+def stop_done(batch_id: int, actor: str, sent: int, in_flight: int, stopped: int) -> str:
+    """The thread message after a stop: what went, what is under way, what will not go."""
+    text = f"Batch {batch_id} stopped by <@{actor}>: {plural(sent, 'message')} already sent"
+    if in_flight:
+        text += (
+            f", {plural(in_flight, 'message')} in a submission under way (it cannot be recalled)"
+        )
+    return text + f"; {plural(stopped, 'message')} will not be sent."
+
+
+def stop_scheduled(batch_id: int, scheduled: int) -> str:
+    """Added when part of a stopped batch waits at BulkSMS for its send time."""
+    return (
+        f"{plural(scheduled, 'message')} of batch {batch_id} are scheduled at the EAPI: the app "
+        "cannot stop them. Cancel them in the BulkSMS account if they must not go."
+    )
+
+
+def stop_confirm(batch_id: int) -> str:
+    """The Stop button's confirm dialog."""
+    return (
+        f"Stop batch {batch_id}? Submissions not yet made will not be sent; one already under way "
+        "finishes, and what went out cannot be recalled."
+    )
+
+
+def stopped_line(who: str, at: str) -> str:
+    """The card's line for a stopped batch (`who` a mention, `at` from `when`)."""
+    return f":octagonal_sign: *Stopped* by {who} {at}: submissions not made by then are not sent."
