@@ -289,7 +289,7 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
     if plan.recipients:
         confirm_text = (
             f"Send {plural(plan.recipients, 'message')} ({plural(plan.parts, 'SMS part')}) "
-            f"for about {number(plan.credits)} credits? Once a submission is made it cannot be recalled."
+            f"for about {number(plan.credits)} credits? What has gone out cannot be recalled."
         )
         elements.append(
             {
