@@ -143,6 +143,7 @@ class ProgressKind(StrEnum):
     RETRYING = "retrying"
     FINISHED = "finished"  # the batch reached a final state (sent, partly sent, failed)
     UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
+    TEST_DONE = "test_done"  # a test send (to one person's own phone) got its final state
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +161,4 @@ class Progress:
     retry_in_seconds: float | None = None
     state: BatchState | None = None
     queue_position: int | None = None
+    test_id: int | None = None  # TEST_DONE: which test send

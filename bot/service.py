@@ -33,6 +33,7 @@ from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
+from bot.testsend import TestSends
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -87,6 +88,9 @@ class BatchService:
         self._planner = planner
         self.stops = Stops(
             store, is_approver=is_approver, notifier=notifier, wake_sender=wake_sender, clock=clock
+        )
+        self.tests = TestSends(
+            store, settings, is_approver=is_approver, wake_sender=wake_sender, clock=clock
         )
 
     # Slack-side de-duplication

@@ -53,6 +53,7 @@ from bot.sending.steps import (
     plan_problem,
 )
 from bot.sending.stopping import close_if_stopped
+from bot.sending.testsends import LEASE_LOST, TestTurns
 from bot.store.db import Store, Tx
 from bot.store.lease import default_owner, holder_is_gone
 from bot.store.records import BatchHeader, ChunkRecord
@@ -125,6 +126,9 @@ class Sender:
             lease_seconds,
             dedup_window_seconds,
             clock,
+        )
+        self._tests = TestTurns(
+            store, client.send_batch, notifier, self.owner, lease_seconds, clock
         )
 
     def __repr__(self) -> str:
@@ -248,7 +252,7 @@ class Sender:
     def _report_unconfirmed(self) -> None:
         """Report again every final result whose posting was never confirmed."""
         self._report_again = False  # first: a notifier that raises must not block sending
-        events = self._steps.unreported_reports()
+        events = self._steps.unreported_reports() + self._tests.unreported()
         if events:
             logger.warning("reporting %d result(s) again: never confirmed as posted", len(events))
         for event in events:
@@ -269,11 +273,16 @@ class Sender:
             if self._report_again:  # before recovery, which reports what it decides itself
                 self._report_unconfirmed()
             worked = self._steps.recover(now)
+            self._tests.recover()
             self._recovered = True
         for expired in self.store.expire_due(now, self.pending_ttl_seconds):
             self.notifier.notify(finished_report(expired, BatchState.EXPIRED, []))
             worked = True
-        if self._submission_step(now):
+        tested = self._tests.run(now)  # a person waits for a test: it goes before the next chunk
+        if tested is LEASE_LOST:
+            self._holding = False
+            return False
+        if tested or self._submission_step(now):
             return True
         return self._side_step(now) or worked
 
