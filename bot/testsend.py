@@ -34,6 +34,8 @@ from bot.store.testsends import (
 )
 from bot.views import when_text
 
+__all__ = ["RATE_LIMIT_SECONDS", "TestAsk", "TestQueued", "TestSendRecord", "TestSends"]
+
 RATE_LIMIT_SECONDS = 60.0  # one test per person and batch a minute
 
 

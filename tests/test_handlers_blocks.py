@@ -69,7 +69,7 @@ def test_pending_card_has_approve_cancel_and_options_buttons() -> None:
     """Approve (primary, confirm repeating count and cost), Cancel (danger) and Options."""
     view = make_view(THREE)
     found = {b["action_id"]: b for b in buttons(card(view, CTX).blocks)}
-    assert set(found) == {ids.APPROVE, ids.CANCEL, ids.OPTIONS}
+    assert set(found) == {ids.APPROVE, ids.CANCEL, ids.OPTIONS, ids.TEST}
     approve = found[ids.APPROVE]
     assert "Approve" in approve["text"]["text"] and approve["style"] == "primary"
     assert parse_batch_value(approve["value"]) == (12, "d" * 64)

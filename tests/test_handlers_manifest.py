@@ -31,6 +31,7 @@ METHOD_SCOPES = {
     "files_upload_v2": "files:write",
     "usergroups_users_list": "usergroups:read",
     "views_open": None,  # needs only a trigger_id
+    "users_info": "users:read",  # the phone of a Test clicker's profile
 }
 EVENT_SCOPES = {
     "message.channels": "channels:history",

@@ -17,8 +17,9 @@ from typing import Any
 
 from bot.eapi.client import meaning
 from bot.intake.summary import PlanSummary
-from bot.model import BatchState, SendOptions
+from bot.model import BatchState, SendOptions, TestMode
 from bot.service import BatchView, ChunkView
+from bot.testsend import TestSendRecord
 from handlers.builders import ids
 from handlers.builders.wording import (
     SCHEDULED_NOTE,
@@ -30,6 +31,8 @@ from handlers.builders.wording import (
     plural,
     state_phrase,
     stop_confirm,
+    stopped_line,
+    test_line,
     test_mode_label,
     when,
 )
@@ -51,6 +54,7 @@ class CardContext:
     self_approval: bool = False
     balance: Decimal | None = None
     progress_note: str | None = None
+    tests: tuple[TestSendRecord, ...] = ()  # test sends of this batch, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +244,7 @@ def _status(view: BatchView, ctx: CardContext) -> Block:
     if ctx.progress_note and not view.state.final:
         lines.append(escape(ctx.progress_note))
     if view.stopped_at is not None:
-        lines.append(
-            f":octagonal_sign: *Stopped* by {user(view.stopped_by)} {when(view.stopped_at)}"
-        )
+        lines.append(stopped_line(user(view.stopped_by), when(view.stopped_at)))
     if view.summary.options.send_at and any(c.state == "scheduled" for c in view.chunks):
         lines.append(SCHEDULED_NOTE)
     return section("\n".join(lines))
@@ -306,6 +308,15 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
                 },
             }
         )
+    if plan.recipients and plan.options.test_mode is TestMode.OFF:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ids.TEST,
+                "text": plain("Send me a test"),
+                "value": approve_value(view),
+            }
+        )
     elements.append(
         {
             "type": "button",
@@ -324,6 +335,19 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
         }
     )
     return {"type": "actions", "block_id": ids.ACTIONS_BLOCK, "elements": elements}
+
+
+def _tests(ctx: CardContext) -> list[Block]:
+    """Who tested the batch on their own phone, when, and the EAPI's answer (numbers cut)."""
+    if not ctx.tests:
+        return []
+    shown = ctx.tests[-SAMPLES:]
+    lines = [
+        test_line(user(t.user_id), t.msisdn[-4:], when(t.requested_at), t.state, t.status_code)
+        for t in shown
+    ]
+    text = "\n".join(more(lines, len(ctx.tests)))
+    return [{"type": "context", "elements": [mrkdwn(clip(text, 3000))]}]
 
 
 def _with_block_ids(view: BatchView, blocks: list[Block]) -> list[Block]:
@@ -353,6 +377,7 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
     blocks += [b for b in (_notes(plan), _rejected(plan)) if b is not None]
     blocks += _samples(plan)
     blocks.append(section(options_line(plan.options)))
+    blocks += _tests(ctx)
     if view.state is BatchState.PENDING:
         blocks += [_approvers(view, ctx), _buttons(view, plan)]
     else:

@@ -13,6 +13,7 @@ COMMAND = "/smsbatch"
 APPROVE = "smsbatch_approve"
 CANCEL = "smsbatch_cancel"
 OPTIONS = "smsbatch_options"
+TEST = "smsbatch_test"  # send the first message to the clicker's own phone
 STOP = "smsbatch_stop"  # stop the rest of an approved batch
 
 # Modals (callback_id) and the inputs inside them (block_id == action_id for each input).
@@ -29,7 +30,7 @@ TEST_MODE_INPUT = "smsbatch_test_mode"
 ACTIONS_BLOCK = "smsbatch_actions"
 
 #: Every action_id the app registers a listener for (buttons on messages).
-BUTTON_ACTIONS: tuple[str, ...] = (APPROVE, CANCEL, OPTIONS, STOP)
+BUTTON_ACTIONS: tuple[str, ...] = (APPROVE, CANCEL, OPTIONS, TEST, STOP)
 #: Every callback_id of a modal the app opens and handles on submit.
 CALLBACK_IDS: tuple[str, ...] = (NEW_BATCH_VIEW, OPTIONS_VIEW)
 #: Every input inside the modals (never dispatched as actions; read from view state on submit).

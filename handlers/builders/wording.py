@@ -310,6 +310,44 @@ def stop_confirm(batch_id: int) -> str:
     )
 
 
+def test_queued(batch_id: int, msisdn: str) -> str:
+    """The ephemeral reply to a Test click that was queued."""
+    return (
+        f"Sending batch {batch_id}'s first message, exactly as it will go, to your phone "
+        f"+{msisdn}. It costs credits like any message; I will tell you the EAPI's answer here."
+    )
+
+
+def test_result(batch_id: int, msisdn: str, state: str, code: int | None, said: str | None,
+                eapi_batch_id: int | None, simulated: bool) -> str:  # fmt: skip
+    """The ephemeral result of a test send: the EAPI's status and batch_id, or what went wrong."""
+    where = f"Test of batch {batch_id} to +{msisdn}"
+    said = escape(said or "")
+    batch = f", batch_id {eapi_batch_id}" if eapi_batch_id else ""
+    if state in ("accepted", "scheduled"):
+        text = f"{where} {state}: status {code} {said}{batch}"
+    elif state == "unknown":
+        text = f"{where}: {UNKNOWN_OUTCOME} ({said})"
+    else:
+        status = f"status {code} ({meaning(code)}) " if code is not None else ""
+        text = f"{where} failed: {status}{said}. Nothing was resent; click again to retry."
+    return with_simulation(text.strip(), simulated)
+
+
+def test_line(user: str, tail: str, at: str, state: str, code: int | None) -> str:
+    """One test on the card: who, which number (its last digits only), when, and the answer."""
+    answer = f"{state}, status {code}" if code is not None else state
+    return f":iphone: Test sent by {user} to the number ending {tail} {at}: {answer}"
+
+
+def profile_unreadable(error: str) -> str:
+    """The reply when the clicker's Slack profile (for their phone) cannot be read."""
+    return (
+        f"I could not read your Slack profile for its phone number (Slack said `{escape(error)}`; "
+        "does the app have the users:read scope?). No test was sent."
+    )
+
+
 def stopped_line(who: str, at: str) -> str:
     """The card's line for a stopped batch (`who` a mention, `at` from `when`)."""
     return f":octagonal_sign: *Stopped* by {who} {at}: submissions not made by then are not sent."

@@ -83,6 +83,7 @@ class Cards:
             self_approval=self.self_approval,
             balance=self.balance.cached() if pending else None,
             progress_note=note,
+            tests=tuple(self.batches.tests.of_batch(view.id)),
         )
         return card(view, ctx)
 

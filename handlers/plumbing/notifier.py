@@ -129,6 +129,9 @@ class SlackNotifier:
             self._progress(item)
 
     def _progress(self, event: Progress) -> None:
+        if event.kind is ProgressKind.TEST_DONE:
+            self._test_done(event)
+            return
         if event.kind is ProgressKind.RETRYING:
             wait = f" in {event.retry_in_seconds:.0f} s" if event.retry_in_seconds else ""
             reason = f" ({event.description})" if event.description else ""
@@ -142,6 +145,21 @@ class SlackNotifier:
         elif is_final_report(event):
             self._shown_by_card.setdefault(event.batch_id, []).append(event)
         self._mark(event.batch_id)
+
+    def _test_done(self, event: Progress) -> None:
+        """Tell the tester the EAPI's answer (ephemeral), confirm it, and redraw the card."""
+        batches = self._require_cards().batches
+        test = batches.tests.get(event.test_id or 0)
+        if test is None:
+            return
+        simulated = batches.get(test.batch_id).simulated
+        text = wording.test_result(
+            test.batch_id, test.msisdn, test.state, test.status_code, test.description,
+            test.eapi_batch_id, simulated,
+        )  # fmt: skip
+        self._require_cards().io.ephemeral(test.channel_id, test.user_id, text, test.thread_ts)
+        batches.tests.reported(test.id)
+        self._mark(test.batch_id)
 
     def _confirm(self, event: Progress) -> None:
         """Tell the service a final result reached Slack, so it is not reported again."""

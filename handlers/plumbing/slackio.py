@@ -103,6 +103,13 @@ class SlackIO:
             initial_comment=comment,
         )
 
+    def user_phone(self, user_id: str) -> str | None:
+        """The `phone` of a user's Slack profile (users.info), or None when it is empty."""
+        response = self.client.users_info(user=user_id)
+        user = response.get("user") or {}
+        phone = (user.get("profile") or {}).get("phone") if isinstance(user, dict) else None
+        return str(phone) if phone else None
+
     def file_info(self, file_id: str) -> dict[str, Any]:
         """The full file object (for Slack Connect stubs and files without a download URL)."""
         response = self.client.files_info(file=file_id)
