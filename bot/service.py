@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.control import Stops
 from bot.eapi.client import BatchRow, send_batch_params
 from bot.errors import IntakeError, TransitionRefused
+from bot.home import HomeSnapshot, home_snapshot
 from bot.intake.plan import IntakeLimits, validate_options
 from bot.intake.planner import PlannedBatch, Planner, plan_in_process
 from bot.intake.pricing import PriceTable
@@ -431,6 +432,10 @@ class BatchService:
                 )
                 for b in read.recent(limit, channel_id)
             ]
+
+    def home(self) -> HomeSnapshot:
+        """The sender's state, the queue and the latest batches, for the Home tab."""
+        return home_snapshot(self.store, self._clock())
 
     def rejected_csv(self, batch_id: int) -> bytes:
         """Every rejected row as CSV (UTF-8 with BOM for Excel), cells formula-safe."""

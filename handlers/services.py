@@ -20,6 +20,7 @@ from bot.service import BatchService
 from handlers.plumbing.approvers import ApproverDirectory
 from handlers.plumbing.cards import BalanceCache, Cards
 from handlers.plumbing.download import Downloader
+from handlers.plumbing.home import HomeSources, HomeTabs
 from handlers.plumbing.jobs import Jobs
 from handlers.plumbing.notifier import MIN_EDIT_INTERVAL, SlackNotifier
 from handlers.plumbing.slackio import SlackIO
@@ -38,12 +39,14 @@ class Services:
     jobs: Jobs
     balance: BalanceCache
     simulated: bool
+    home: HomeTabs
     clock: Callable[[], float] = time.time
 
     def close(self) -> None:
         """Finish queued Slack work, flush pending card edits, and close the download session."""
         self.jobs.shutdown(wait=True)
         self.notifier.stop()
+        self.home.stop()
         self.downloader.close()
 
 
@@ -72,6 +75,9 @@ class SlackSide:
             api_url=settings.slack_api_url,
         )
         self.jobs = jobs or Jobs()
+        # Delivery counts and the suppression list's size for the Home tab, when those
+        # features are wired (the composition root sets them before `bind`).
+        self.home_sources = HomeSources()
 
     def bind(self, batches: BatchService, *, simulated: bool) -> Services:
         """Complete the bundle with the service and start the notifier."""
@@ -83,6 +89,8 @@ class SlackSide:
             self_approval=self.settings.self_approval,
         )
         self.notifier.bind(cards)
+        home = HomeTabs(batches, self.io, self.balance, self.jobs, sources=self.home_sources)
+        cards.on_change(home.changed)
         self.notifier.start()
         return Services(
             batches=batches,
@@ -94,4 +102,5 @@ class SlackSide:
             jobs=self.jobs,
             balance=self.balance,
             simulated=simulated,
+            home=home,
         )

@@ -355,6 +355,8 @@ _ANSWERS: dict[str, Callable[[FakeSlack, Recorded], dict[str, Any]]] = {
     "files.completeUploadExternal": _complete,
     "usergroups.users.list": _group_users,
     "users.info": _user_info,
+    "views.publish": _view,
+    "conversations.open": lambda s, i: {"ok": True, "channel": {"id": "D" + i.body["users"][1:]}},
     "apps.connections.open": lambda s, i: {"ok": True, "url": s.socket_url},
 }
 

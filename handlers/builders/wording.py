@@ -351,3 +351,58 @@ def profile_unreadable(error: str) -> str:
 def stopped_line(who: str, at: str) -> str:
     """The card's line for a stopped batch (`who` a mention, `at` from `when`)."""
     return f":octagonal_sign: *Stopped* by {who} {at}: submissions not made by then are not sent."
+
+
+HOME_QUEUE_EMPTY = "Nothing is waiting to be sent."
+HOME_NO_BATCHES = "No batches yet: upload a CSV where I am, or click *New batch*."
+
+
+def home_sender(
+    running: bool, problem: str | None, owner: str | None, code: int | None, at: str | None
+) -> str:
+    """The Home tab's sender line: running or why not, the lease holder, the last answer."""
+    state = ":large_green_circle: *Sender running*" if running else ":red_circle: *Sender down*"
+    lines = [state + (f" — {escape(problem)}" if problem and not running else "")]
+    if owner:
+        lines.append(f"Lease holder: `{escape(owner)}`")
+    if at is not None:
+        said = f"status {code} ({meaning(code)})" if code is not None else "no status code"
+        lines.append(f"Last EAPI answer: {said}, {at}")
+    else:
+        lines.append("Last EAPI answer: none yet")
+    return "\n".join(lines)
+
+
+def home_queue_line(
+    position: int, batch_id: int, state: str, approver: str, recipients: int, stopped: bool
+) -> str:
+    """One queued batch: position, number, state, who approved it, recipients."""
+    note = ", stopping" if stopped else ""
+    return (
+        f"{position}. Batch {batch_id} — {state.replace('_', ' ')}{note}, approved by {approver}, "
+        f"{plural(recipients, 'recipient')}"
+    )
+
+
+def home_batch_line(
+    batch_id: int,
+    phrase: str,
+    recipients: int,
+    credits: str,
+    preparer: str,
+    at: str,
+    delivery: tuple[int, int, int] | None,
+    stopped: bool,
+    simulated: bool,
+) -> str:
+    """One of the latest batches: number, state, recipients, credits and delivery when known."""
+    text = f"*Batch {batch_id}* — {phrase}{' (stopped)' if stopped else ''}\n"
+    text += f"{plural(recipients, 'recipient')}, ~{credits} credits · by {preparer} {at}"
+    if delivery is not None:
+        text += f"\nDelivery: {delivery[0]} delivered, {delivery[1]} failed, {delivery[2]} pending"
+    return with_simulation(text, simulated)
+
+
+def home_balance(credits: Decimal | None) -> str:
+    """The balance on the Home tab."""
+    return "unknown (the EAPI did not answer)" if credits is None else f"{number(credits)} credits"
