@@ -232,3 +232,33 @@ def test_a_stop_racing_the_approval_and_the_sender_keeps_every_promise(
         assert events.count("attempt_started") == len(accepted)  # each sent once, none open
     stop_dup_ids = [s.stop_dup_id for s in sim.processed]
     assert len(stop_dup_ids) == len(set(stop_dup_ids))
+
+
+def test_a_batch_waiting_behind_another_is_stopped_and_finished_at_once(
+    core: Core, client: EapiClient, sim: SimulatorServer, clock: FakeClock
+) -> None:
+    """Stopping the second batch in the queue ends it now; the first is sent in full."""
+    first, second = core.approved(csv_rows(4)), core.approved(csv_rows(4))
+    result = core.service.stops.stop(second, APPROVER)
+    assert result.ok and result.stopped == 4 and result.in_flight == 0
+    assert core.store.batch_header(second).state is BatchState.FAILED
+    [finished] = core.notifier.of(ProgressKind.FINISHED)
+    assert finished.batch_id == second
+    drain(core, client, clock)
+    assert [len(s.rows) for s in sim.processed] == [2, 2]
+    assert core.store.batch_header(first).state is BatchState.SENT
+
+
+def test_a_chunk_waiting_to_retry_is_stopped_not_resent(core: Core, clock: FakeClock) -> None:
+    """Status 40 (try later) then a stop: the retry never happens; the chunk counts as stopped."""
+    with running_simulator(script="40,0") as busy:
+        client = client_for(busy)
+        batch_id = core.approved(csv_rows(2))
+        sender = core.sender(client)
+        assert sender.run_once()  # answered 40: a retry is scheduled
+        assert core.store.chunks(batch_id)[0].next_attempt_at is not None
+        assert core.service.stops.stop(batch_id, PREPARER).stopped == 2
+        drain(core, client, clock)
+        client.close()
+        assert len(busy.requests) == 1 and busy.processed == []
+    assert chunk_states(core, batch_id) == [("failed", True)]
