@@ -88,12 +88,11 @@ class Stops:
         header = self.store.batch_header(batch_id)
         allowed = actor == header.prepared_by or self._is_approver(actor)
         now = self._clock()
-        events: list[Progress] = []
         with self.store.write() as tx:
             batch = tx.batch_header(batch_id)
             reason = stop_refusal(batch, allowed)
             if reason is None and not record_stop(tx, batch_id, actor, now):
-                reason = stop_refusal(tx.batch_header(batch_id), allowed) or "it cannot be stopped"
+                reason = f"batch {batch_id} cannot be stopped now"  # refusal covers every case
             if reason is not None:
                 self._refused(tx, batch, actor, now, reason)
                 return StopResult(False, batch_id, reason)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.model import BatchState
-from bot.store.db import Store, _Reader
+from bot.store.db import Store
 from bot.store.home import active_batch_ids, last_answer
 from bot.store.records import BatchHeader
 
@@ -78,10 +78,10 @@ def _line(batch: BatchHeader, position: int | None) -> HomeBatch:
     )
 
 
-def _sender(store: Store, read: _Reader, now: float) -> SenderStatus:
+def _sender(store: Store, now: float) -> SenderStatus:
     health = store.health(now)
     problem = health.problem(HEARTBEAT_FRESH_SECONDS)
-    answer = last_answer(read)
+    answer = last_answer(store)
     return SenderStatus(
         running=problem is None,
         problem=problem,
@@ -93,7 +93,7 @@ def _sender(store: Store, read: _Reader, now: float) -> SenderStatus:
 
 def home_snapshot(store: Store, now: float, latest: int = LATEST) -> HomeSnapshot:
     """The Home tab's data as it is now."""
-    sender = _sender(store, store, now)
+    sender = _sender(store, now)
     with store.snapshot() as read:
         queue = [
             _line(read.batch_header(i), position)
