@@ -50,6 +50,11 @@ def stop_refusal(batch: BatchHeader, allowed: bool) -> str | None:
         )
     if batch.state is BatchState.PENDING:
         return f"batch {batch.id} is still waiting for approval: cancel it instead"
+    if batch.state.final and batch.options.send_at:
+        return (
+            f"batch {batch.id} was submitted with a send time: what the EAPI accepted waits at "
+            "BulkSMS and the app cannot stop it; cancel it in the BulkSMS account"
+        )
     if batch.state.final:
         state = batch.state.value.replace("_", " ")
         return f"batch {batch.id} has finished ({state}): nothing is left to stop"

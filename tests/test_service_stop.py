@@ -262,3 +262,14 @@ def test_a_chunk_waiting_to_retry_is_stopped_not_resent(core: Core, clock: FakeC
         client.close()
         assert len(busy.requests) == 1 and busy.processed == []
     assert chunk_states(core, batch_id) == [("failed", True)]
+
+
+def test_a_batch_scheduled_at_the_eapi_points_to_the_bulksms_account(
+    core: Core, client: EapiClient, clock: FakeClock
+) -> None:
+    """Once submitted with a send time, a stop is refused naming the BulkSMS account."""
+    batch_id = core.approved(csv_rows(2), send_at=int(clock()) + 3600)
+    drain(core, client, clock)
+    assert core.store.chunks(batch_id)[0].state == "scheduled"
+    refused = core.service.stops.stop(batch_id, PREPARER)
+    assert not refused.ok and "cancel it in the BulkSMS account" in refused.reason
