@@ -86,8 +86,11 @@ def button_value(card: Recorded, action_id: str) -> str:
     raise RuntimeError(f"the card has no {action_id} button")
 
 
-def click(fake: FakeSlack, card: Recorded, action_id: str, user: str, n: int) -> str:
-    """A block_actions body: `user` clicks one button of a posted card."""
+def click(
+    fake: FakeSlack, card: Recorded, action_id: str, user: str, n: int, value: str | None = None
+) -> str:
+    """A block_actions body: `user` clicks one button of a posted card (or one with `value`:
+    a button the card gains later, such as Stop)."""
     ts = str(card.answer["ts"])
     message: dict[str, Any] = {"type": "message", "ts": ts, "text": card.body.get("text")}
     if card.body.get("thread_ts"):
@@ -112,13 +115,33 @@ def click(fake: FakeSlack, card: Recorded, action_id: str, user: str, n: int) ->
             {
                 "action_id": action_id,
                 "block_id": "smsbatch_actions",
-                "value": button_value(card, action_id),
+                "value": value if value is not None else button_value(card, action_id),
                 "type": "button",
                 "action_ts": str(time.time()),
             }
         ],
     }
     return "payload=" + quote(json.dumps(payload))
+
+
+def home_opened(user: str, n: int) -> str:
+    """An `app_home_opened` event callback: `user` opens the app's Home tab (JSON body)."""
+    payload = {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0APP",
+        "type": "event_callback",
+        "event_id": f"EvHOME{n:06d}",
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user[1:]}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        },
+    }
+    return json.dumps(payload)
 
 
 def upload_event(fake: FakeSlack, data: bytes, n: int) -> str:

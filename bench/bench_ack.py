@@ -9,7 +9,8 @@ Starts `python -m bot simulator --latency S` (default 3 s a request) and `python
 pasted batch gives a card whose Approve button a non-approver clicks (refused on the job pool:
 the full listener path). Then, one after another over one kept-alive connection, COUNT (200)
 signed `/smsbatch` commands (`help`, answered in the ack, and `status N` of the small batch,
-answered on the job pool, in turn) and COUNT Approve clicks, interleaved:
+answered on the job pool, in turn), COUNT Approve, COUNT Send me a test and COUNT Stop clicks,
+and COUNT `app_home_opened` events (each publishes the Home tab), interleaved:
 - idle: nothing else going on;
 - busy: after a 30,000-row upload was approved (its chunks go out one by one, each held S
   seconds by the simulator) and while a feeder keeps a 30,000-row upload being checked at all
@@ -57,6 +58,7 @@ LATENCY = 3.0
 PREPARER, APPROVER, VIEWER = "UPREPARER", "UAPPROVER", "UVIEWER"
 CARD_TIMEOUT = 180.0
 POLL = 0.05
+KINDS = ("command", "click", "test", "stop", "home")  # click: Approve
 
 logger = logging.getLogger(__name__)
 
@@ -226,14 +228,22 @@ def card_batch_id(card: Recorded) -> int:
 def _round(
     client: SlackClient, fake: FakeSlack, card: Recorded, first: int, count: int
 ) -> list[Timed]:
-    """`count` commands and `count` clicks, interleaved, one at a time."""
+    """`count` each of commands, Approve, Test and Stop clicks and Home tab opens, interleaved,
+    one at a time. The clicks are a non-approver's: refused on the job pool after the ack (Test
+    after reading their profile), the full listener path; each open publishes their Home tab."""
     timed = []
-    status = f"status {card_batch_id(card)}"
+    batch = card_batch_id(card)
+    status = f"status {batch}"
     for n in range(first, first + count):
         text = "help" if n % 2 == 0 else status
         timed.append(client.post(slack.command(fake, text, PREPARER, n), FORM, "command"))
         body = slack.click(fake, card, ids.APPROVE, VIEWER, n)
         timed.append(client.post(body, FORM, "click"))
+        body = slack.click(fake, card, ids.TEST, VIEWER, n)
+        timed.append(client.post(body, FORM, "test"))
+        body = slack.click(fake, card, ids.STOP, VIEWER, n, value=str(batch))
+        timed.append(client.post(body, FORM, "stop"))
+        timed.append(client.post(slack.home_opened(VIEWER, n), "application/json", "home"))
     return timed
 
 
@@ -254,7 +264,7 @@ def _submit_big_batch(client: SlackClient, fake: FakeSlack, data: bytes) -> floa
 
 def _summary(prefix: str, timed: list[Timed]) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for kind in ("command", "click"):
+    for kind in KINDS:
         ms = [t.seconds * 1000 for t in timed if t.kind == kind]
         figures |= {
             f"{prefix}_{kind}_p50_ms": percentile(ms, 0.50),

@@ -155,6 +155,7 @@ class ProgressKind(StrEnum):
     UNKNOWN = "unknown"  # a submission's outcome cannot be known; a person must check
     DELIVERY = "delivery"  # delivery reports arrived: the first ones, or the batch is final
     DROPPED = "dropped"  # numbers suppressed since approval were taken out of a submission
+    TEST_DONE = "test_done"  # a test send (to one person's own phone) got its final state
 
 
 class DeliveryState(StrEnum):
@@ -216,3 +217,4 @@ class Progress:
     delivery_final: bool = False  # DELIVERY: no message of the batch is pending any more
     announce: bool = False  # DELIVERY: the first reports or the final counts: tell the thread
     dropped: int = 0  # DROPPED: how many messages were taken out
+    test_id: int | None = None  # TEST_DONE: which test send

@@ -21,9 +21,11 @@ from typing import Any
 
 from bot.codec import options_to_dict, params_to_json, sha256_hex
 from bot.config import Settings
+from bot.control import Stops
 from bot.eapi.client import BatchRow, send_batch_params
 from bot.eapi.reports import NOT_SENT, report_meaning, row_references
 from bot.errors import IntakeError, TransitionRefused
+from bot.home import HomeSnapshot, home_snapshot
 from bot.intake.plan import IntakeLimits, validate_options
 from bot.intake.planner import PlannedBatch, Planner, plan_in_process
 from bot.intake.pricing import PriceTable
@@ -45,6 +47,7 @@ from bot.store.lookup import SuppressionLookup
 from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
 from bot.store.reports import DeliveryStore, Recipient, add_recipients
 from bot.store.suppression import any_listed
+from bot.testsend import TestSends
 from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
 
 __all__ = [
@@ -98,6 +101,12 @@ class BatchService:
         self.simulated = simulated
         self._planner = planner
         self.deliveries = DeliveryStore(store)
+        self.stops = Stops(
+            store, is_approver=is_approver, notifier=notifier, wake_sender=wake_sender, clock=clock
+        )
+        self.tests = TestSends(
+            store, settings, is_approver=is_approver, wake_sender=wake_sender, clock=clock
+        )
 
     # Slack-side de-duplication
 
@@ -446,6 +455,10 @@ class BatchService:
                 )
                 for b in read.recent(limit, channel_id)
             ]
+
+    def home(self) -> HomeSnapshot:
+        """The sender's state, the queue and the latest batches, for the Home tab."""
+        return home_snapshot(self.store, self._clock())
 
     def rejected_csv(self, batch_id: int) -> bytes:
         """Every rejected row as CSV (UTF-8 with BOM for Excel), cells formula-safe."""

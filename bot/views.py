@@ -40,6 +40,7 @@ class ChunkView:
     status_code: int | None
     description: str | None
     eapi_batch_id: int | None
+    stopped: bool = False  # closed by a stop: never submitted
 
 
 PlanSource = BatchPlan | Callable[[], BatchPlan]
@@ -113,6 +114,8 @@ class BatchView:
     simulated: bool
     plan: _PlanField = _PlanField()  # required: a BatchPlan, or a function returning it
     summary: _SummaryField = _SummaryField()  # None (the default): made from the plan
+    stopped_by: str | None = None  # who stopped the rest of it after approval, if anyone
+    stopped_at: datetime | None = None
 
     def __repr__(self) -> str:
         """The batch's id, state and digest (never its messages: that would decode them)."""
@@ -144,6 +147,7 @@ def _chunk_view(chunk: ChunkRecord) -> ChunkView:
         status_code=chunk.status_code,
         description=chunk.description or chunk.reason,
         eapi_batch_id=chunk.eapi_batch_id,
+        stopped=chunk.stopped_at is not None,
     )
 
 
@@ -169,4 +173,8 @@ def batch_view(
         file_name=batch.file_name,
         simulated=batch.simulated,
         summary=batch.summary,
+        stopped_by=batch.stopped_by,
+        stopped_at=None
+        if batch.stopped_at is None
+        else datetime.fromtimestamp(batch.stopped_at, UTC),
     )

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from handlers.builders import wording
-from handlers.listeners import actions, commands, modals, resume, uploads
+from handlers.listeners import actions, commands, home, modals, resume, uploads
 from handlers.services import Services
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def register(app: App, services: Services) -> None:
     uploads.register(app, services)
     actions.register(app, services)
     modals.register(app, services, services.clock)
+    home.register(app, services)
     app.error(_on_error)
 
 

@@ -17,10 +17,12 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.consent import ConsentService
+from bot.home import delivery_by_batch
 from bot.service import BatchService
 from handlers.plumbing.approvers import ApproverDirectory
 from handlers.plumbing.cards import BalanceCache, Cards
 from handlers.plumbing.download import Downloader
+from handlers.plumbing.home import HomeSources, HomeTabs
 from handlers.plumbing.jobs import Jobs
 from handlers.plumbing.notifier import MIN_EDIT_INTERVAL, SlackNotifier
 from handlers.plumbing.slackio import SlackIO
@@ -39,6 +41,7 @@ class Services:
     jobs: Jobs
     balance: BalanceCache
     simulated: bool
+    home: HomeTabs
     clock: Callable[[], float] = time.time
     consent: ConsentService | None = None  # the suppression list (`/smsbatch optout`)
 
@@ -46,6 +49,7 @@ class Services:
         """Finish queued Slack work, flush pending card edits, and close the download session."""
         self.jobs.shutdown(wait=True)
         self.notifier.stop()
+        self.home.stop()
         self.downloader.close()
 
 
@@ -74,6 +78,9 @@ class SlackSide:
             api_url=settings.slack_api_url,
         )
         self.jobs = jobs or Jobs()
+        # Delivery counts and the suppression list's size for the Home tab: `bind` reads them
+        # from the service and the consent service unless set here first (tests do).
+        self.home_sources = HomeSources()
 
     def bind(
         self, batches: BatchService, *, simulated: bool, consent: ConsentService | None = None
@@ -87,6 +94,12 @@ class SlackSide:
             self_approval=self.settings.self_approval,
         )
         self.notifier.bind(cards)
+        sources = HomeSources(
+            delivery=self.home_sources.delivery or delivery_by_batch(batches.delivery_counts),
+            suppressed=self.home_sources.suppressed or (consent.size if consent else None),
+        )
+        home = HomeTabs(batches, self.io, self.balance, self.jobs, sources=sources)
+        cards.on_change(home.changed)
         self.notifier.start()
         return Services(
             batches=batches,
@@ -99,4 +112,5 @@ class SlackSide:
             balance=self.balance,
             simulated=simulated,
             consent=consent,
+            home=home,
         )

@@ -75,6 +75,7 @@ class FakeSlack:
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, FakeFile] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # users.info: user -> profile
     uploads: dict[str, bytes] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # Block Kit limit violations seen
     rate_limit_once: set[str] = field(default_factory=set)
@@ -328,6 +329,12 @@ def _group_users(state: FakeSlack, item: Recorded) -> dict[str, Any]:
     return {"ok": True, "users": state.groups[group]}
 
 
+def _user_info(state: FakeSlack, item: Recorded) -> dict[str, Any]:
+    user = item.body.get("user", "")
+    profile = {"real_name": user.lower(), "phone": "", **state.profiles.get(user, {})}
+    return {"ok": True, "user": {"id": user, "team_id": TEAM, "profile": profile}}
+
+
 _ANSWERS: dict[str, Callable[[FakeSlack, Recorded], dict[str, Any]]] = {
     "auth.test": lambda s, i: {
         "ok": True,
@@ -347,6 +354,9 @@ _ANSWERS: dict[str, Callable[[FakeSlack, Recorded], dict[str, Any]]] = {
     "files.getUploadURLExternal": _upload_url,
     "files.completeUploadExternal": _complete,
     "usergroups.users.list": _group_users,
+    "users.info": _user_info,
+    "views.publish": _view,
+    "conversations.open": lambda s, i: {"ok": True, "channel": {"id": "D" + i.body["users"][1:]}},
     "apps.connections.open": lambda s, i: {"ok": True, "url": s.socket_url},
 }
 

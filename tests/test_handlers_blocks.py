@@ -69,7 +69,7 @@ def test_pending_card_has_approve_cancel_and_options_buttons() -> None:
     """Approve (primary, confirm repeating count and cost), Cancel (danger) and Options."""
     view = make_view(THREE)
     found = {b["action_id"]: b for b in buttons(card(view, CTX).blocks)}
-    assert set(found) == set(ids.BUTTON_ACTIONS)
+    assert set(found) == {ids.APPROVE, ids.CANCEL, ids.OPTIONS, ids.TEST}
     approve = found[ids.APPROVE]
     assert "Approve" in approve["text"]["text"] and approve["style"] == "primary"
     assert parse_batch_value(approve["value"]) == (12, "d" * 64)
@@ -363,3 +363,28 @@ def test_a_decided_card_does_not_call_the_balance_unknown() -> None:
     """The balance is read only while a batch waits; a sent card leaves the field out."""
     view = make_view(THREE, state=BatchState.SENT, decided_by="U_A")
     assert "Account balance" not in json.dumps(card(view, CTX).blocks)
+
+
+def test_a_sending_batch_carries_stop_and_a_stopped_one_says_who() -> None:
+    """Stop while a submission is still to be made; after a stop, who and no button."""
+    queued = ChunkView(1, 3, Dca.SEVEN_BIT, "queued", 78, 0, None, None, None)
+    sent = ChunkView(0, 3, Dca.SEVEN_BIT, "accepted", 77, 1, 0, "IN_PROGRESS", 4712345678)
+    sending = make_view(THREE, state=BatchState.SENDING, decided_by="U_A", chunks=(sent, queued))
+    stop = [b for b in buttons(card(sending, CTX).blocks) if b["action_id"] == ids.STOP]
+    assert (
+        stop and stop[0]["style"] == "danger" and "recalled" in stop[0]["confirm"]["text"]["text"]
+    )
+    held = ChunkView(1, 3, Dca.SEVEN_BIT, "failed", 78, 0, None, "stopped", None, stopped=True)
+    stopped = make_view(
+        THREE,
+        state=BatchState.PARTLY_SENT,
+        decided_by="U_A",
+        chunks=(sent, held),
+        stopped_by="U_B",
+        stopped_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    message = card(stopped, CTX)
+    dumped = json.dumps(message.blocks)
+    assert buttons(message.blocks) == [] and "*Stopped* by <@U_B>" in dumped
+    assert "Chunk 2 of 2 (3 messages, 7bit): stopped: not submitted" in dumped
+    assert check_message(message.text, message.blocks) == []

@@ -219,4 +219,4 @@ def test_buttons_on_the_card_are_the_registered_action_ids(h: Harness) -> None:
         if b["type"] == "actions"
         for e in b["elements"]
     ]
-    assert actions == [ids.APPROVE, ids.CANCEL, ids.OPTIONS]
+    assert actions == [ids.APPROVE, ids.TEST, ids.CANCEL, ids.OPTIONS]

@@ -48,10 +48,11 @@ def tight_or_plan(
         return resource.getrlimit(resource.RLIMIT_AS)
     if not data.startswith(TIGHT):
         return plan_in_worker(data, kind, options, limits, prices)
+    rest = data.removeprefix(TIGHT)  # copied before the cap: only the check itself is tight
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + 32 * 1024**2, hard))
     try:
-        return plan_in_worker(data.removeprefix(TIGHT), kind, options, limits, prices)
+        return plan_in_worker(rest, kind, options, limits, prices)
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 

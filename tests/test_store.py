@@ -45,6 +45,7 @@ MIGRATIONS = [
     "0004_batch_summaries",
     "0005_delivery_reports",
     "0006_suppression_and_inbox",
+    "0007_stops_and_test_sends",
     "0008_restores",
 ]
 

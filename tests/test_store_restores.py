@@ -23,7 +23,8 @@ from bot.store.home import (
     write_marker,
 )
 from bot.store.restores import UNKNOWN_REASON, make_safe
-from tests.core_helpers import Core, FakeClock, csv_rows, make_core
+from bot.testsend import TestAsk
+from tests.core_helpers import CHANNEL, PREPARER, Core, FakeClock, csv_rows, make_core
 from tests.eapi_fixtures import client_for, running_simulator
 
 
@@ -118,3 +119,24 @@ def test_an_older_copy_put_in_place_of_the_database_is_refused(tmp_path: Path) -
     with pytest.raises(NotSafeToSend, match="older than the one this machine last ran"):
         check_home(older)
     older.close()
+
+
+def test_a_test_send_queued_before_the_loss_is_never_sent_after_the_restore(
+    tmp_path: Path,
+) -> None:
+    """The lost tail may have sent a queued test: it becomes unknown, named in the audit entry."""
+    clock = FakeClock()
+    core = make_core(tmp_path / "lost.db", clock=clock)
+    check_home(core.store)
+    waiting = core.prepare(csv_rows(1))
+    digest = core.service.get(waiting).digest
+    ask = TestAsk(waiting, digest, PREPARER, "07700900123", CHANNEL, "1.0")
+    queued = core.service.tests.request(ask)
+    assert queued.ok and queued.test_id is not None
+    restored = Store.open(copy_database(core.store, tmp_path / "restored.db"))
+    result = make_safe(restored, source="file:///replica", now=clock(), margin=10)
+    assert result.unknown_tests == (queued.test_id,)
+    state = restored._one("SELECT state FROM test_sends WHERE id = ?", [queued.test_id])
+    assert state is not None and state[0] == "unknown"
+    assert restored.audit_entries()[-1].detail_dict()["unknown_tests"] == [queued.test_id]
+    restored.close()

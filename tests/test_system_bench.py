@@ -59,9 +59,11 @@ def test_sender_benchmark_uses_one_connection_and_compares_with_bare_posts() -> 
 
 
 def test_ack_benchmark_measures_commands_and_clicks_while_busy() -> None:
-    """Four commands and four clicks idle and busy, against a small upload and batch."""
+    """Four commands, clicks (Approve, Test, Stop) and Home opens, idle and busy."""
     figures = bench_ack.measure(4, 0.2, rows=300)
     assert figures["busy_command_p99_ms"] > 0 and figures["busy_click_max_ms"] > 0
+    for kind in ("test", "stop", "home"):
+        assert figures[f"busy_{kind}_p99_ms"] > 0 and figures[f"idle_{kind}_max_ms"] > 0
     assert figures["intakes"] >= 1 and figures["chunks"] >= 1
 
 

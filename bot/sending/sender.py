@@ -48,12 +48,15 @@ from bot.sending.retry import RetryPolicy
 from bot.sending.side import SideTask, earliest
 from bot.sending.steps import (
     ACCOUNT_LEVEL_CODES,
+    STOPPED,
     UNKNOWN_REASON,
     Steps,
     finished_report,
     integrity_problem,
     plan_problem,
 )
+from bot.sending.stopping import close_if_stopped
+from bot.sending.testsends import LEASE_LOST, TestTurns
 from bot.store.db import Store, Tx
 from bot.store.home import check_home, record_home
 from bot.store.lease import default_owner, holder_is_gone
@@ -128,6 +131,9 @@ class Sender:
             lease_seconds,
             dedup_window_seconds,
             clock,
+        )
+        self._tests = TestTurns(
+            store, client.send_batch, notifier, self.owner, lease_seconds, clock
         )
 
     def __repr__(self) -> str:
@@ -258,7 +264,7 @@ class Sender:
     def _report_unconfirmed(self) -> None:
         """Report again every final result whose posting was never confirmed."""
         self._report_again = False  # first: a notifier that raises must not block sending
-        events = self._steps.unreported_reports()
+        events = self._steps.unreported_reports() + self._tests.unreported()
         if events:
             logger.warning("reporting %d result(s) again: never confirmed as posted", len(events))
         for event in events:
@@ -279,11 +285,16 @@ class Sender:
             if self._report_again:  # before recovery, which reports what it decides itself
                 self._report_unconfirmed()
             worked = self._steps.recover(now)
+            self._tests.recover()
             self._recovered = True
         for expired in self.store.expire_due(now, self.pending_ttl_seconds):
             self.notifier.notify(finished_report(expired, BatchState.EXPIRED, []))
             worked = True
-        if self._submission_step(now):
+        tested = self._tests.run(now)  # a person waits for a test: it goes before the next chunk
+        if tested is LEASE_LOST:
+            self._holding = False
+            return False
+        if tested or self._submission_step(now):
             return True
         return self._side_step(now) or worked
 
@@ -297,6 +308,8 @@ class Sender:
             self._steps.finish_if_done(self.store.batch_header(batch_id), now)
             return True
         if chunk.next_attempt_at is not None and chunk.next_attempt_at > now:
+            if self._close_stopped(batch_id, now):  # a stopped batch waits for no backoff
+                return True
             self._due = chunk.next_attempt_at
             return False
         self._attempt(self.store.batch_header(batch_id), chunk, now)
@@ -341,11 +354,21 @@ class Sender:
             self._steps.give_up_unknown(batch, chunk, now, "the de-duplication window has passed")
             return
         number = self._steps.start_attempt(batch, chunk, params_json, now)
+        if number == STOPPED:
+            self._close_stopped(batch.id, now)
+            return
         if number is None:
             self._holding = False  # re-take the lease (and recover) before anything else
             return
         result = self.client.send_batch(params_from_json(params_json))
         self._steps.record_answer(batch, chunk, number, result)
+
+    def _close_stopped(self, batch_id: int, now: float) -> bool:
+        """Close the open chunks of a stopped batch and report them; False if not stopped."""
+        events = close_if_stopped(self.store, batch_id, now, "sender")
+        for event in events or ():
+            self.notifier.notify(event)
+        return events is not None
 
     def _past_window(self, chunk: ChunkRecord, now: float) -> bool:
         """True when a resend could duplicate an earlier, possibly processed attempt."""

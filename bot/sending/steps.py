@@ -23,11 +23,13 @@ from bot.sending.retry import RetryPolicy
 from bot.store.audit import AuditEvent
 from bot.store.db import OPEN_CHUNK_STATES, Store, Tx
 from bot.store.records import AttemptAnswer, BatchHeader, ChunkRecord
+from bot.store.stops import is_stopped
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "sender"
 UNKNOWN_REASON = "outcome unknown — check the EAPI account before resending"
+STOPPED = 0  # start_attempt's answer when the batch was stopped: no attempt was recorded
 ACCOUNT_LEVEL_CODES = frozenset({23, 25, 27})  # credentials, credits, daily quota
 INTERRUPTED = AttemptAnswer(
     outcome="interrupted",
@@ -153,7 +155,13 @@ def summary(chunks: list[ChunkRecord]) -> str:
     """'2 of 3 submissions accepted; 1 failed' and the like."""
     ok = sum(c.state in ("accepted", "scheduled") for c in chunks)
     text = f"{ok} of {len(chunks)} submission{'s' if len(chunks) != 1 else ''} accepted"
-    failed = sum(c.state == "failed" for c in chunks)
+    stopped = [c for c in chunks if c.stopped_at is not None]
+    if stopped:  # a stopped batch says how many messages went and how many did not
+        went = sum(c.messages for c in chunks if c.state in ("accepted", "scheduled"))
+        held = sum(c.messages for c in stopped)
+        text += f" ({went} message{'s' if went != 1 else ''} sent)"
+        text += f"; {len(stopped)} stopped ({held} message{'s' if held != 1 else ''} not sent)"
+    failed = sum(c.state == "failed" and c.stopped_at is None for c in chunks)
     unknown = sum(c.state == "unknown" for c in chunks)
     if failed:
         text += f"; {failed} failed"
@@ -203,11 +211,14 @@ class Steps:
     def start_attempt(
         self, batch: BatchHeader, chunk: ChunkRecord, params_json: str, now: float
     ) -> int | None:
-        """Commit the attempt (outbox) before its request; None if the lease or chunk changed."""
+        """Commit the attempt (outbox) before its request; None if the lease or chunk changed,
+        STOPPED if the batch was stopped (then nothing of it may start)."""
         with self.store.write() as tx:
             if not tx.hold_lease(self.owner, now, self.lease_seconds):
                 logger.warning("sender %s lost its lease; not sending", self.owner)
                 return None
+            if is_stopped(tx, batch.id):  # the stop and this check are serialised by SQLite
+                return STOPPED
             current = tx.chunk(chunk.id)
             if current.state not in OPEN_CHUNK_STATES or current.attempts != chunk.attempts:
                 return None

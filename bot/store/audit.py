@@ -72,6 +72,12 @@ class AuditEvent(StrEnum):
     SUPPRESSION_REFUSED = "suppression_refused"
     SUBMISSION_TRIMMED = "submission_trimmed"
     INBOX_READ = "inbox_read"
+    STOPPED = "stopped"
+    STOP_REFUSED = "stop_refused"
+    TEST_REQUESTED = "test_requested"
+    TEST_REFUSED = "test_refused"
+    TEST_ATTEMPT_STARTED = "test_attempt_started"
+    TEST_FINISHED = "test_finished"
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,8 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
 _HEADER_COLUMNS = (
     "id, state, options, digest, source_kind, file_id, file_name, prepared_by, "
     "channel_id, thread_ts, card_channel, card_ts, created_at, decided_by, decided_at, "
-    f"approved_seq, finished_at, simulated, reported_at, {', '.join(FIGURE_COLUMNS)}, preview"
+    "approved_seq, finished_at, simulated, reported_at, stopped_at, stopped_by, "
+    f"{', '.join(FIGURE_COLUMNS)}, preview"
 )
 # The header never names `plan`: a big batch's plan is megabytes of JSON to copy and decode.
 _SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} FROM batches "  # noqa: S608 - constant names
@@ -89,7 +90,7 @@ _SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan FROM batches "  # noqa: S608 - 
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
-    "finished_at, reported_at FROM chunks "
+    "finished_at, reported_at, stopped_at FROM chunks "
 )
 _SELECT_UPLOAD = (
     "SELECT file_id, channel_id, user_id, thread_ts, file, state, claimed_at, attempts, "

@@ -386,6 +386,49 @@ def _suppression_and_inbox(db: Database) -> None:
     _execute_all(db, _SCHEMA_6)
 
 
+_SCHEMA_7 = (
+    # Stop: who stopped an approved batch and when. A stopped batch starts no submission after
+    # this is committed; the sender checks it in the transaction that records each attempt.
+    "ALTER TABLE batches ADD COLUMN stopped_at REAL",
+    "ALTER TABLE batches ADD COLUMN stopped_by TEXT",
+    # A chunk closed by a stop (state 'failed', never submitted); NULL for every other chunk.
+    "ALTER TABLE chunks ADD COLUMN stopped_at REAL",
+    # Test sends: a batch's first message to the clicking user's own phone, as its own
+    # one-message submission with a stop_dup_id from the same sequence as the chunks'.
+    """
+    CREATE TABLE test_sends (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        user_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT,
+        msisdn TEXT NOT NULL,
+        params TEXT NOT NULL,
+        params_sha256 TEXT NOT NULL,
+        stop_dup_id INTEGER NOT NULL UNIQUE CHECK (stop_dup_id BETWEEN 1 AND 2147483647),
+        state TEXT NOT NULL
+            CHECK (state IN ('queued', 'sending', 'accepted', 'scheduled', 'failed', 'unknown')),
+        requested_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        http_status INTEGER,
+        status_code INTEGER,
+        description TEXT,
+        eapi_batch_id INTEGER,
+        reported_at REAL
+    )
+    """,
+    "CREATE INDEX test_sends_state ON test_sends (state, id)",
+    "CREATE INDEX test_sends_batch ON test_sends (batch_id, user_id, requested_at)",
+)
+
+
+@migrations(name="0007_stops_and_test_sends")
+def _stops_and_test_sends(db: Database) -> None:
+    """Stop columns on batches and chunks; the test_sends table."""
+    _execute_all(db, _SCHEMA_7)
+
+
 _SCHEMA_8 = (
     # Which database this file is: a token drawn when the app first claims the file on a
     # machine (NULL until then, and on databases made before this migration). The same token

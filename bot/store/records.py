@@ -40,6 +40,8 @@ class BatchHeader:
     finished_at: float | None
     simulated: bool
     reported_at: float | None  # when the Slack layer confirmed the final report was posted
+    stopped_at: float | None  # when a person stopped the rest of the batch (after approval)
+    stopped_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class ChunkRecord:
     next_attempt_at: float | None
     finished_at: float | None
     reported_at: float | None  # when the Slack layer confirmed the result was posted
+    stopped_at: float | None = None  # closed by a stop: never submitted (state "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,8 @@ def _header_fields(row: sqlite3.Row) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "simulated": bool(row["simulated"]),
         "reported_at": row["reported_at"],
+        "stopped_at": row["stopped_at"],
+        "stopped_by": row["stopped_by"],
     }
 
 
@@ -214,6 +219,7 @@ def chunk_record(row: sqlite3.Row) -> ChunkRecord:
         next_attempt_at=row["next_attempt_at"],
         finished_at=row["finished_at"],
         reported_at=row["reported_at"],
+        stopped_at=row["stopped_at"],
     )
 
 

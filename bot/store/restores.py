@@ -53,6 +53,7 @@ class RestoreResult:
     unknown_chunks: tuple[tuple[int, int, int], ...]  # (batch, chunk index, stop_dup_id)
     unknown_batches: tuple[int, ...]
     cancelled_batches: tuple[int, ...]
+    unknown_tests: tuple[int, ...] = ()  # test sends queued or under way: outcome unknown
 
 
 def make_safe(
@@ -66,8 +67,9 @@ def make_safe(
         unknown = _unknown_chunks(tx, now)
         batches = _finish_unknown_batches(tx, sorted({b for b, _, _ in unknown}), now)
         cancelled = _cancel_pending(tx, now)
+        tests = _unknown_tests(tx, now)
         claim_home(tx, secrets.token_hex(16), now)
-        result = RestoreResult(seq_before, seq_after, tuple(unknown), batches, cancelled)
+        result = RestoreResult(seq_before, seq_after, tuple(unknown), batches, cancelled, tests)
         _record(tx, source, now, result)
     return result
 
@@ -162,6 +164,18 @@ def _cancel_pending(tx: Tx, now: float) -> tuple[int, ...]:
     return tuple(cancelled)
 
 
+def _unknown_tests(tx: Tx, now: float) -> tuple[int, ...]:
+    """Test sends queued or under way: the lost tail may have sent them; never sent again."""
+    rows = tx._rows("SELECT id FROM test_sends WHERE state IN ('queued', 'sending') ORDER BY id")
+    ids = tuple(int(r["id"]) for r in rows)
+    tx._run(
+        "UPDATE test_sends SET state = 'unknown', finished_at = ?, description = ? "
+        "WHERE state IN ('queued', 'sending')",
+        [now, UNKNOWN_REASON],
+    )
+    return ids
+
+
 def _record(tx: Tx, source: str, now: float, result: RestoreResult) -> None:
     tx._run(
         "INSERT INTO restores (restored_at, source, stop_dup_seq_before, stop_dup_seq_after, "
@@ -183,5 +197,6 @@ def _record(tx: Tx, source: str, now: float, result: RestoreResult) -> None:
         "unknown_chunks": [list(c) for c in result.unknown_chunks],
         "unknown_batches": list(result.unknown_batches),
         "cancelled_batches": list(result.cancelled_batches),
+        "unknown_tests": list(result.unknown_tests),
     }
     tx.audit(AuditEvent.RESTORED, at=now, actor=ACTOR, detail=detail)

@@ -182,8 +182,13 @@ def check_message(text: str | None, blocks: Sequence[Payload] | None) -> list[st
 
 
 def check_view(view: Payload) -> list[str]:
-    """Every limit broken by a modal view: title, buttons, metadata, callback_id and blocks."""
-    problems = [] if view.get("type") == "modal" else ["a view must be of type modal"]
+    """Every limit broken by a modal or Home tab view: title, buttons, metadata, callback_id and
+    blocks (a Home tab has no title or buttons)."""
+    if view.get("type") == "home":
+        problems = _max_len(view.get("private_metadata"), "private_metadata", PRIVATE_METADATA)
+        problems += _max_len(view.get("callback_id"), "callback_id", CALLBACK_ID)
+        return problems + check_blocks(view.get("blocks", []), VIEW_BLOCKS)
+    problems = [] if view.get("type") == "modal" else ["a view must be of type modal or home"]
     problems += _text(view.get("title"), "title", VIEW_TITLE, plain_only=True)
     for key in ("submit", "close"):
         if key in view:

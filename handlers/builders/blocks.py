@@ -17,10 +17,12 @@ from typing import Any
 
 from bot.eapi.client import meaning
 from bot.intake.summary import PlanSummary
-from bot.model import BatchState, DeliveryCounts, SendOptions
+from bot.model import BatchState, DeliveryCounts, SendOptions, TestMode
 from bot.service import BatchView, ChunkView
+from bot.testsend import TestSendRecord
 from handlers.builders import ids
 from handlers.builders.wording import (
+    SCHEDULED_NOTE,
     UNKNOWN_OUTCOME,
     card_fallback,
     clip,
@@ -29,6 +31,9 @@ from handlers.builders.wording import (
     number,
     plural,
     state_phrase,
+    stop_confirm,
+    stopped_line,
+    test_line,
     test_mode_label,
     when,
 )
@@ -38,7 +43,8 @@ SAMPLES = 3  # at most bot.intake.summary.KEPT, like REJECTED_SHOWN: what a stor
 REJECTED_SHOWN = 5
 LIST_SHOWN = 8
 CHUNKS_SHOWN = 10
-SAMPLE_CHARS = 2400  # escaped text shown per sample; a section holds 3000 characters
+SAMPLE_CHARS = 2400
+# escaped text shown per sample; a section holds 3000 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class CardContext:
     balance: Decimal | None = None
     progress_note: str | None = None
     delivery: DeliveryCounts | None = None  # once delivery reports have arrived
+    tests: tuple[TestSendRecord, ...] = ()  # test sends of this batch, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +216,8 @@ def chunk_line(chunk: ChunkView, count: int) -> str:
     batch = f", batch_id {chunk.eapi_batch_id}" if chunk.eapi_batch_id else ""
     if chunk.state in ("accepted", "scheduled"):
         status = f"{chunk.state}: status {chunk.status_code} {said}{batch}"
+    elif chunk.stopped:
+        status = "stopped: not submitted"
     elif chunk.state == "failed":
         code = chunk.status_code
         status = f"failed: status {code} ({meaning(code)}) {said}" if code else f"failed: {said}"
@@ -244,7 +253,36 @@ def _status(view: BatchView, ctx: CardContext) -> Block:
     lines += more([chunk_line(c, count) for c in view.chunks[:CHUNKS_SHOWN]], count)
     if ctx.progress_note and not view.state.final:
         lines.append(escape(ctx.progress_note))
+    if view.stopped_at is not None:
+        lines.append(stopped_line(user(view.stopped_by), when(view.stopped_at)))
+    if view.summary.options.send_at and any(c.state == "scheduled" for c in view.chunks):
+        lines.append(SCHEDULED_NOTE)
     return section("\n".join(lines))
+
+
+def stoppable(view: BatchView) -> bool:
+    """True while an approved batch has submissions not yet made and was not stopped."""
+    active = view.state in (BatchState.APPROVED, BatchState.SENDING)
+    waiting = any(c.state in ("queued", "sending") for c in view.chunks)
+    return active and waiting and view.stopped_at is None
+
+
+def _stop_button(view: BatchView) -> Block:
+    button = {
+        "type": "button",
+        "action_id": ids.STOP,
+        "text": plain("Stop sending"),
+        "style": "danger",
+        "value": str(view.id),
+        "confirm": {
+            "title": plain(f"Stop batch {view.id}?"),
+            "text": plain(stop_confirm(view.id)),
+            "confirm": plain("Stop the rest"),
+            "deny": plain("Keep sending"),
+            "style": "danger",
+        },
+    }
+    return {"type": "actions", "block_id": ids.ACTIONS_BLOCK, "elements": [button]}
 
 
 def approve_value(view: BatchView) -> str:
@@ -263,7 +301,7 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
     if plan.recipients:
         confirm_text = (
             f"Send {plural(plan.recipients, 'message')} ({plural(plan.parts, 'SMS part')}) "
-            f"for about {number(plan.credits)} credits? Once approved it cannot be stopped."
+            f"for about {number(plan.credits)} credits? What has gone out cannot be recalled."
         )
         elements.append(
             {
@@ -278,6 +316,15 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
                     "confirm": plain("Approve and send"),
                     "deny": plain("Back"),
                 },
+            }
+        )
+    if plan.recipients and plan.options.test_mode is TestMode.OFF:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ids.TEST,
+                "text": plain("Send me a test"),
+                "value": approve_value(view),
             }
         )
     elements.append(
@@ -298,6 +345,19 @@ def _buttons(view: BatchView, plan: PlanSummary) -> Block:
         }
     )
     return {"type": "actions", "block_id": ids.ACTIONS_BLOCK, "elements": elements}
+
+
+def _tests(ctx: CardContext) -> list[Block]:
+    """Who tested the batch on their own phone, when, and the EAPI's answer (numbers cut)."""
+    if not ctx.tests:
+        return []
+    shown = ctx.tests[-SAMPLES:]
+    lines = [
+        test_line(user(t.user_id), t.msisdn[-4:], when(t.requested_at), t.state, t.status_code)
+        for t in shown
+    ]
+    text = "\n".join(more(lines, len(ctx.tests)))
+    return [{"type": "context", "elements": [mrkdwn(clip(text, 3000))]}]
 
 
 def _with_block_ids(view: BatchView, blocks: list[Block]) -> list[Block]:
@@ -327,12 +387,14 @@ def card(view: BatchView, ctx: CardContext) -> SlackMessage:
     blocks += [b for b in (_notes(plan), _rejected(plan)) if b is not None]
     blocks += _samples(plan)
     blocks.append(section(options_line(plan.options)))
+    blocks += _tests(ctx)
     if view.state is BatchState.PENDING:
         blocks += [_approvers(view, ctx), _buttons(view, plan)]
     else:
         blocks += [{"type": "divider"}, _status(view, ctx)]
         if ctx.delivery is not None:
             blocks.append(section(delivery_card_line(ctx.delivery)))
+        blocks += [_stop_button(view)] if stoppable(view) else []
     return SlackMessage(text=fallback(view), blocks=_with_block_ids(view, blocks))
 
 

@@ -13,6 +13,11 @@ COMMAND = "/smsbatch"
 APPROVE = "smsbatch_approve"
 CANCEL = "smsbatch_cancel"
 OPTIONS = "smsbatch_options"
+TEST = "smsbatch_test"  # send the first message to the clicker's own phone
+STOP = "smsbatch_stop"  # stop the rest of an approved batch
+
+# The Home tab's button that opens the New batch modal.
+HOME_NEW_BATCH = "smsbatch_home_new_batch"
 
 # Modals (callback_id) and the inputs inside them (block_id == action_id for each input).
 NEW_BATCH_VIEW = "smsbatch_new_batch"
@@ -29,7 +34,7 @@ TEST_MODE_INPUT = "smsbatch_test_mode"
 ACTIONS_BLOCK = "smsbatch_actions"
 
 #: Every action_id the app registers a listener for (buttons on messages).
-BUTTON_ACTIONS: tuple[str, ...] = (APPROVE, CANCEL, OPTIONS)
+BUTTON_ACTIONS: tuple[str, ...] = (APPROVE, CANCEL, OPTIONS, TEST, STOP, HOME_NEW_BATCH)
 #: Every callback_id of a modal the app opens and handles on submit.
 CALLBACK_IDS: tuple[str, ...] = (NEW_BATCH_VIEW, OPTIONS_VIEW)
 #: Every input inside the modals (never dispatched as actions; read from view state on submit).
@@ -45,5 +50,11 @@ INPUT_IDS: tuple[str, ...] = (
 #: Every slash command.
 COMMANDS: tuple[str, ...] = (COMMAND,)
 #: Events the app subscribes to (manifest `bot_events`) and the Bolt event types they deliver.
-BOT_EVENTS: tuple[str, ...] = ("message.channels", "message.groups", "message.im", "file_shared")
-EVENT_TYPES: tuple[str, ...] = ("message", "file_shared")
+BOT_EVENTS: tuple[str, ...] = (
+    "message.channels",
+    "message.groups",
+    "message.im",
+    "file_shared",
+    "app_home_opened",
+)
+EVENT_TYPES: tuple[str, ...] = ("message", "file_shared", "app_home_opened")

@@ -19,6 +19,10 @@ from bot.store.suppression import SuppressionEntry
 SIMULATION = "simulation — nothing is sent"
 UNKNOWN_OUTCOME = "outcome unknown — check the EAPI account before resending"
 ELLIPSIS = "…"
+SCHEDULED_NOTE = (
+    ":alarm_clock: Submissions the EAPI accepted with a send time wait at BulkSMS: the app "
+    "cannot stop them. Cancel them in the BulkSMS account if they must not go."
+)
 
 # What a person can do about each final EAPI status code.
 _WHAT_TO_DO = {
@@ -414,3 +418,127 @@ def internal_error(ref: str) -> str:
 def download_refused(name: str, reason: str) -> str:
     """The thread reply when an uploaded file cannot be fetched."""
     return f"I could not read `{escape(clip(name, 80))}`: {escape(reason)}"
+
+
+def stop_done(batch_id: int, actor: str, sent: int, in_flight: int, stopped: int) -> str:
+    """The thread message after a stop: what went, what is under way, what will not go."""
+    text = f"Batch {batch_id} stopped by <@{actor}>: {plural(sent, 'message')} already sent"
+    if in_flight:
+        text += (
+            f", {plural(in_flight, 'message')} in a submission under way (it cannot be recalled)"
+        )
+    return text + f"; {plural(stopped, 'message')} will not be sent."
+
+
+def stop_scheduled(batch_id: int, scheduled: int) -> str:
+    """Added when part of a stopped batch waits at BulkSMS for its send time."""
+    return (
+        f"{plural(scheduled, 'message')} of batch {batch_id} are scheduled at the EAPI: the app "
+        "cannot stop them. Cancel them in the BulkSMS account if they must not go."
+    )
+
+
+def stop_confirm(batch_id: int) -> str:
+    """The Stop button's confirm dialog."""
+    return (
+        f"Stop batch {batch_id}? Submissions not yet made will not be sent; one already under way "
+        "finishes, and what went out cannot be recalled."
+    )
+
+
+def test_queued(batch_id: int, msisdn: str) -> str:
+    """The ephemeral reply to a Test click that was queued."""
+    return (
+        f"Sending batch {batch_id}'s first message, exactly as it will go, to your phone "
+        f"+{msisdn}. It costs credits like any message; I will tell you the EAPI's answer here."
+    )
+
+
+def test_result(batch_id: int, msisdn: str, state: str, code: int | None, said: str | None,
+                eapi_batch_id: int | None, simulated: bool) -> str:  # fmt: skip
+    """The ephemeral result of a test send: the EAPI's status and batch_id, or what went wrong."""
+    where = f"Test of batch {batch_id} to +{msisdn}"
+    said = escape(said or "")
+    batch = f", batch_id {eapi_batch_id}" if eapi_batch_id else ""
+    if state in ("accepted", "scheduled"):
+        text = f"{where} {state}: status {code} {said}{batch}"
+    elif state == "unknown":
+        text = f"{where}: {UNKNOWN_OUTCOME} ({said})"
+    else:
+        status = f"status {code} ({meaning(code)}) " if code is not None else ""
+        text = f"{where} failed: {status}{said}. Nothing was resent; click again to retry."
+    return with_simulation(text.strip(), simulated)
+
+
+def test_line(user: str, tail: str, at: str, state: str, code: int | None) -> str:
+    """One test on the card: who, which number (its last digits only), when, and the answer."""
+    answer = f"{state}, status {code}" if code is not None else state
+    return f":iphone: Test sent by {user} to the number ending {tail} {at}: {answer}"
+
+
+def profile_unreadable(error: str) -> str:
+    """The reply when the clicker's Slack profile (for their phone) cannot be read."""
+    return (
+        f"I could not read your Slack profile for its phone number (Slack said `{escape(error)}`; "
+        "does the app have the users:read scope?). No test was sent."
+    )
+
+
+def stopped_line(who: str, at: str) -> str:
+    """The card's line for a stopped batch (`who` a mention, `at` from `when`)."""
+    return f":octagonal_sign: *Stopped* by {who} {at}: submissions not made by then are not sent."
+
+
+HOME_QUEUE_EMPTY = "Nothing is waiting to be sent."
+HOME_NO_BATCHES = "No batches yet: upload a CSV where I am, or click *New batch*."
+
+
+def home_sender(
+    running: bool, problem: str | None, owner: str | None, code: int | None, at: str | None
+) -> str:
+    """The Home tab's sender line: running or why not, the lease holder, the last answer."""
+    state = ":large_green_circle: *Sender running*" if running else ":red_circle: *Sender down*"
+    lines = [state + (f" — {escape(problem)}" if problem and not running else "")]
+    if owner:
+        lines.append(f"Lease holder: `{escape(owner)}`")
+    if at is not None:
+        said = f"status {code} ({meaning(code)})" if code is not None else "no status code"
+        lines.append(f"Last EAPI answer: {said}, {at}")
+    else:
+        lines.append("Last EAPI answer: none yet")
+    return "\n".join(lines)
+
+
+def home_queue_line(
+    position: int, batch_id: int, state: str, approver: str, recipients: int, stopped: bool
+) -> str:
+    """One queued batch: position, number, state, who approved it, recipients."""
+    note = ", stopping" if stopped else ""
+    return (
+        f"{position}. Batch {batch_id} — {state.replace('_', ' ')}{note}, approved by {approver}, "
+        f"{plural(recipients, 'recipient')}"
+    )
+
+
+def home_batch_line(
+    batch_id: int,
+    phrase: str,
+    recipients: int,
+    credits: str,
+    preparer: str,
+    at: str,
+    delivery: tuple[int, int, int] | None,
+    stopped: bool,
+    simulated: bool,
+) -> str:
+    """One of the latest batches: number, state, recipients, credits and delivery when known."""
+    text = f"*Batch {batch_id}* — {phrase}{' (stopped)' if stopped else ''}\n"
+    text += f"{plural(recipients, 'recipient')}, ~{credits} credits · by {preparer} {at}"
+    if delivery is not None:
+        text += f"\nDelivery: {delivery[0]} delivered, {delivery[1]} failed, {delivery[2]} pending"
+    return with_simulation(text, simulated)
+
+
+def home_balance(credits: Decimal | None) -> str:
+    """The balance on the Home tab."""
+    return "unknown (the EAPI did not answer)" if credits is None else f"{number(credits)} credits"

@@ -1,4 +1,4 @@
-"""The card's buttons: Approve, Cancel and Options.
+"""The card's buttons: Approve, Cancel, Options, Send me a test, and Stop (after approval).
 
 Each listener acks at once. Approve and Cancel run on the job pool: the service decides
 atomically (of any number of clicks exactly one approval counts) and records refusals in the
@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
 
 from bot.errors import BatchNotFound
 from bot.model import BatchState
 from bot.service import Decision
+from bot.testsend import TestAsk
 from handlers.builders import ids, wording
 from handlers.builders.blocks import parse_batch_value
 from handlers.builders.views import options_modal
@@ -83,6 +85,43 @@ def register(app: App, services: Services) -> None:
         except BatchNotFound:
             tell(click, wording.not_found(click.batch_id))
 
+    def stop(click: Click) -> None:
+        try:
+            result = services.batches.stops.stop(click.batch_id, click.user)
+        except BatchNotFound:
+            tell(click, wording.not_found(click.batch_id))
+            return
+        if not result.ok:
+            tell(click, wording.refused(result.reason))
+            return
+        view = services.batches.get(click.batch_id)
+        text = wording.stop_done(view.id, click.user, result.sent, result.in_flight, result.stopped)
+        if result.scheduled:
+            text += " " + wording.stop_scheduled(view.id, result.scheduled)
+        thread = services.cards.thread_of(view) or click.message_ts
+        services.io.say(view.channel_id, text, thread)
+        services.notifier.refresh(click.batch_id, click.location)
+
+    def test(click: Click) -> None:
+        try:
+            phone = services.io.user_phone(click.user)
+        except SlackApiError as exc:
+            tell(click, wording.profile_unreadable(str(exc.response.get("error", "error"))))
+            return
+        ask = TestAsk(
+            click.batch_id, click.digest, click.user, phone, click.channel, click.thread_ts
+        )
+        try:
+            queued = services.batches.tests.request(ask)
+        except BatchNotFound:
+            tell(click, wording.not_found(click.batch_id))
+            return
+        if not queued.ok:
+            tell(click, wording.refused(queued.reason))
+            return
+        tell(click, wording.test_queued(click.batch_id, queued.msisdn))
+        services.notifier.refresh(click.batch_id, click.location)
+
     def open_options(click: Click) -> str | None:
         """Open the Options modal; what to tell the clicker when it cannot be opened."""
         try:
@@ -108,6 +147,16 @@ def register(app: App, services: Services) -> None:
         ack()
         services.jobs.submit("cancel", lambda: cancel(click), lambda t: tell(click, t))
 
+    def on_test(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        click = Click.from_payload(body, action)
+        ack()
+        services.jobs.submit("test", lambda: test(click), lambda t: tell(click, t))
+
+    def on_stop(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        click = Click.from_payload(body, action)
+        ack()
+        services.jobs.submit("stop", lambda: stop(click), lambda t: tell(click, t))
+
     def on_options(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         click = Click.from_payload(body, action)
         ack()
@@ -119,3 +168,5 @@ def register(app: App, services: Services) -> None:
     app.action(ids.APPROVE)(on_approve)
     app.action(ids.CANCEL)(on_cancel)
     app.action(ids.OPTIONS)(on_options)
+    app.action(ids.STOP)(on_stop)
+    app.action(ids.TEST)(on_test)

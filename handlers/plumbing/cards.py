@@ -74,6 +74,15 @@ class Cards:
         self.balance = balance
         self.approvers = approvers
         self.self_approval = self_approval
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quick, never raising) after each card is posted or redrawn."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()  # the Home tabs: a throttled refresh of whoever may be looking
 
     def render(self, view: BatchView, note: str | None = None) -> SlackMessage:
         """The card for a batch as it stands (the balance only while it waits for approval)."""
@@ -84,6 +93,7 @@ class Cards:
             balance=self.balance.cached() if pending else None,
             progress_note=note,
             delivery=None if pending else self.batches.delivery_counts(view.id),
+            tests=tuple(self.batches.tests.of_batch(view.id)),
         )
         return card(view, ctx)
 
@@ -95,6 +105,7 @@ class Cards:
         """Post the preview card, remember where it is, and share the rejected rows as CSV."""
         ts = self.io.post(view.channel_id, self.render(view), thread_ts=view.thread_ts)
         self.batches.set_card(view.id, view.channel_id, ts)
+        self._changed()
         if view.summary.rejected or view.summary.suppressed:
             self._share_rejected(view, view.thread_ts or ts)
         return ts
@@ -139,4 +150,5 @@ class Cards:
             logger.info("batch %s has no card to update yet", batch_id, extra={"batch": batch_id})
             return None
         self.io.update(where[0], where[1], self.render(view, note))
+        self._changed()
         return view

@@ -137,6 +137,9 @@ class SlackNotifier:
             self._delivery(event)
             self._mark(event.batch_id)
             return
+        if event.kind is ProgressKind.TEST_DONE:
+            self._test_done(event)
+            return
         if event.kind is ProgressKind.RETRYING:
             wait = f" in {event.retry_in_seconds:.0f} s" if event.retry_in_seconds else ""
             reason = f" ({event.description})" if event.description else ""
@@ -165,6 +168,21 @@ class SlackNotifier:
         )
         if final:
             cards.share_failures(view, cards.thread_of(view))
+
+    def _test_done(self, event: Progress) -> None:
+        """Tell the tester the EAPI's answer (ephemeral), confirm it, and redraw the card."""
+        batches = self._require_cards().batches
+        test = batches.tests.get(event.test_id or 0)
+        if test is None:
+            return
+        simulated = batches.get(test.batch_id).simulated
+        text = wording.test_result(
+            test.batch_id, test.msisdn, test.state, test.status_code, test.description,
+            test.eapi_batch_id, simulated,
+        )  # fmt: skip
+        self._require_cards().io.ephemeral(test.channel_id, test.user_id, text, test.thread_ts)
+        batches.tests.reported(test.id)
+        self._mark(test.batch_id)
 
     def _confirm(self, event: Progress) -> None:
         """Tell the service a final result reached Slack, so it is not reported again."""

@@ -105,6 +105,24 @@ class SlackIO:
             initial_comment=comment,
         )
 
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish a user's Home tab (views.publish)."""
+        _checked("views.publish", check_view(view))
+        self.client.views_publish(user_id=user_id, view=view)
+
+    def open_dm(self, user_id: str) -> str:
+        """The id of the app's direct-message channel with a user (conversations.open)."""
+        response = self.client.conversations_open(users=user_id)
+        channel = response.get("channel") or {}
+        return str(channel["id"]) if isinstance(channel, dict) else str(channel)
+
+    def user_phone(self, user_id: str) -> str | None:
+        """The `phone` of a user's Slack profile (users.info), or None when it is empty."""
+        response = self.client.users_info(user=user_id)
+        user = response.get("user") or {}
+        phone = (user.get("profile") or {}).get("phone") if isinstance(user, dict) else None
+        return str(phone) if phone else None
+
     def file_info(self, file_id: str) -> dict[str, Any]:
         """The full file object (for Slack Connect stubs and files without a download URL)."""
         response = self.client.files_info(file=file_id)
