@@ -65,12 +65,12 @@ def test_replica_credentials_written_in_dotenv_reach_litestream(
 ) -> None:
     """`.env` credential variables join the child's environment; the real environment wins;
     the app's own settings (tokens, the EAPI password) reach it from neither."""
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-for-litestream")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-fake")
     monkeypatch.setenv("AWS_PROFILE", "backups")
     dotenv = tmp_path / ".env"
     dotenv.write_text(
         "LITESTREAM_ACCESS_KEY_ID=from-dotenv\nAWS_REGION=eu-west-2\nPATH=/nowhere\n"
-        "EAPI_PASSWORD=not-for-litestream\n"
+        "EAPI_PASSWORD=x\n"
     )
     env = litestream_env(dotenv)
     assert env["LITESTREAM_ACCESS_KEY_ID"] == "from-dotenv" and env["AWS_REGION"] == "eu-west-2"
