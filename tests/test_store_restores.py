@@ -6,6 +6,7 @@ it back, then check what the sender does with it before and after `make_safe`.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -140,3 +141,22 @@ def test_a_test_send_queued_before_the_loss_is_never_sent_after_the_restore(
     assert state is not None and state[0] == "unknown"
     assert restored.audit_entries()[-1].detail_dict()["unknown_tests"] == [queued.test_id]
     restored.close()
+
+
+def test_a_file_put_in_place_of_the_database_is_refused_even_when_as_new(
+    tmp_path: Path,
+) -> None:
+    """A restore or copy moved into the database's place (as `litestream restore` does) is
+    another file: refused although nothing is behind; reopening the same file is accepted."""
+    core = make_core(tmp_path / "app.db")
+    check_home(core.store)
+    core.store.close()
+    same = Store.open(tmp_path / "app.db")
+    check_home(same)  # the same file, reopened: accepted
+    same.close()
+    shutil.copyfile(tmp_path / "app.db", tmp_path / "restored.db")
+    os.replace(tmp_path / "restored.db", tmp_path / "app.db")
+    replaced = Store.open(tmp_path / "app.db")
+    with pytest.raises(NotSafeToSend, match="is not the file this machine last ran"):
+        check_home(replaced)
+    replaced.close()

@@ -11,11 +11,14 @@ What does tell is a marker file beside it, `<database>.home`, that replication n
   replica, a copy): refused until `smsbatch-bot restore` ran its safety step, which draws a new
   token and writes the marker;
 - a database behind its marker's high-water marks was replaced in place by an older copy:
-  refused too.
+  refused too;
+- a database file that is not the file the marker was written for (another inode: a restore or
+  a copy put in its place, even one at least as new as the marker) is refused too. SQLite
+  never replaces its file, and a rename keeps the inode, so the app's own work never trips this.
 
 Not caught: a file replaced in place by a copy at least as new as the marker's last update
-(written at each start and clean stop) while the marker survived; `restore` is then still the
-way back.
+(written at each start and clean stop) that the filesystem gave the old file's inode number
+again; `restore` is then still the way back.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Marker:
     token: str
     stop_dup_seq: int
     audit_entries: int
+    inode: int | None = None  # the database file's inode; None in markers from before it was kept
 
 
 def marker_path(db_path: Path) -> Path:
@@ -59,7 +63,13 @@ def read_marker(path: Path) -> Marker | None:
     """The marker at `path`, or None when there is none; StoreError when it is unreadable."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return Marker(str(raw["token"]), int(raw["stop_dup_seq"]), int(raw["audit_entries"]))
+        inode = raw.get("inode")
+        return Marker(
+            str(raw["token"]),
+            int(raw["stop_dup_seq"]),
+            int(raw["audit_entries"]),
+            None if inode is None else int(inode),
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -79,7 +89,7 @@ def write_marker(path: Path, marker: Marker) -> None:
 def current_marker(store: Store, token: str) -> Marker:
     """The marker this database should have now, with `token`."""
     seq, entries = _high_water(store)
-    return Marker(token, seq, entries)
+    return Marker(token, seq, entries, _inode(store.path))
 
 
 def check_home(store: Store) -> None:
@@ -93,6 +103,11 @@ def check_home(store: Store) -> None:
             f"made safe to send from (its marker {path.name} is missing or names another "
             f"database); {RESTORE_HINT}"
         )
+    if marker.inode is not None and marker.inode != _inode(store.path):
+        raise NotSafeToSend(
+            f"the database file {store.path} is not the file this machine last ran (it was "
+            f"replaced: a restore or a copy was put in its place); {RESTORE_HINT}"
+        )
     seq, entries = _high_water(store)
     if seq < marker.stop_dup_seq or entries < marker.audit_entries:
         raise NotSafeToSend(
@@ -100,7 +115,7 @@ def check_home(store: Store) -> None:
             f"({entries} audit entries, {marker.audit_entries} before): an older copy was put "
             f"in its place; {RESTORE_HINT}"
         )
-    write_marker(path, Marker(token, seq, entries))
+    write_marker(path, Marker(token, seq, entries, _inode(store.path)))
 
 
 def record_home(store: Store) -> None:
@@ -126,6 +141,10 @@ def _claim(store: Store) -> str:
     token = str(row[0])
     write_marker(marker_path(store.path), current_marker(store, token))
     return token
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino
 
 
 def _high_water(store: Store) -> tuple[int, int]:
