@@ -134,10 +134,11 @@ def plan_batch(
         )
         return _plan(table, kind, options, limits, prices, suppressed)
     decoded = decode_upload(data)
-    table = read_table(
-        decoded.text, limits.max_rows, allow_empty=allow_empty, need_message=need_message
-    )
-    return _plan(table, decoded.encoding, options, limits, prices, suppressed)
+    encoding, text = decoded.encoding, decoded.text
+    del decoded  # the text is freed once read: up to 4 bytes a character, the largest object
+    table = read_table(text, limits.max_rows, allow_empty=allow_empty, need_message=need_message)
+    del text
+    return _plan(table, encoding, options, limits, prices, suppressed)
 
 
 def plan_text(
