@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from bench.intake_file import build_file
 from bot.cli.check import write_json
 from bot.cli.main import main
+from bot.config import Settings
 from bot.intake.plan import IntakeLimits, plan_batch
 from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, SendOptions
@@ -261,3 +263,15 @@ def _planned(path: str) -> BatchPlan:
     """The plan `check` prints for the file, with the default settings."""
     data = Path(path).read_bytes()
     return plan_batch(data, SendOptions(), IntakeLimits(), PriceTable(), allow_empty=True)
+
+
+def test_a_typical_file_of_the_row_limit_fits_the_default_size_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SMSBATCH_MAX_ROWS rows of the benchmark's typical mix are checked with default settings."""
+    rows = Settings().max_rows
+    path = tmp_path / "limit.csv"
+    path.write_bytes(build_file(rows))
+    assert path.stat().st_size > 10_485_760  # the old default refused such a file
+    assert main(["check", str(path)]) == 0
+    assert f"Rows read:   {rows}\n" in capsys.readouterr().out

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import phonenumbers
 
-from bot.config import EAPI_MAX_CHUNK, Settings
+from bot.config import DEFAULT_MAX_FILE_BYTES, EAPI_MAX_CHUNK, Settings
 from bot.errors import ConfigError, IntakeError
 from bot.intake.csvread import Record, Table, read_table
 from bot.intake.decode import decode_upload, refuse_binary_text
@@ -72,7 +72,7 @@ _NO_OVERRIDES = RowOverrides((), None)  # a file without per-message columns
 class IntakeLimits:
     """The limits an upload is checked against (each one an `SMSBATCH_` variable)."""
 
-    max_file_bytes: int = 10_485_760
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_rows: int = 100_000
     max_parts: int = 3
     chunk_size: int = 4000
