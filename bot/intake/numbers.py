@@ -98,7 +98,11 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
     text = clean_cell(raw)
     if not text:
         return BadNumber("the number is empty")
-    if _SCIENTIFIC.fullmatch(text):
+    bare = text.translate(_SEPARATORS)
+    # Digits with separators (most cells) can be neither scientific notation nor hold letters:
+    # the two regexes are for the other cells.
+    plain = bare.removeprefix("+").isdigit()
+    if not plain and _SCIENTIFIC.fullmatch(text):
         return BadNumber(SCIENTIFIC_REASON)
     try:
         number = phonenumbers.parse(text, default_region)
@@ -106,11 +110,10 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
         return BadNumber(_parse_failure(exc))
     if number.extension:
         return BadNumber(f"has an extension ({number.extension}); an SMS cannot reach one")
-    if _LETTERS.search(text.removeprefix("tel:")):
+    if not plain and _LETTERS.search(text.removeprefix("tel:")):
         return BadNumber("contains letters; write the number in digits")
     kind, region = _typed(number)
     flags: list[str] = []
-    bare = text.translate(_SEPARATORS)
     if _could_be_ambiguous(bare, number):
         number, kind, region, flag = _resolve_ambiguous(bare, number, kind, region, default_region)
         flags += [flag] if flag else []

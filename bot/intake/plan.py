@@ -174,6 +174,7 @@ class _Context:
     override_columns: tuple[tuple[str, int], ...]  # (role, index) in column order
     row_label: dict[str, str]  # role -> the header the user wrote
     texts: RowTexts  # each row's message: the message cell, or a template filled from the row
+    required: int  # cells a row needs for its number (and message) cell
     # Each distinct number cell parsed once: a list that repeats numbers pays for each only once.
     numbers: dict[str, Number | BadNumber] = field(default_factory=dict)
 
@@ -255,15 +256,19 @@ def _context(table: Table, options: SendOptions, limits: IntakeLimits) -> _Conte
         r.cells[message] for r in table.records if message is not None and message < len(r.cells)
     )
     texts = row_texts(table.columns.names, options.template, message, cells)
-    return _Context(table, options, limits, overrides, labels, texts)
+    roles = ("msisdn", "message") if options.template is None else ("msisdn",)
+    required = 1 + max(index[role] for role in roles)
+    return _Context(table, options, limits, overrides, labels, texts, required)
 
 
 def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, int | None]:
     """One record to a message (and the routing group that prices it), or a rejected row."""
     line, cells = record.line, record.cells
-    shape = _shape_problem(record, ctx)
-    if shape is not None:
-        return shape
+    # A well-formed row (the usual case) skips the shape checks.
+    if record.error is not None or not ctx.required <= len(cells) <= ctx.table.columns.width:
+        shape = _shape_problem(record, ctx)
+        if shape is not None:
+            return shape
     index, label = ctx.table.columns.index, ctx.row_label
     number = _number(record, ctx)
     if isinstance(number, BadNumber):
@@ -272,7 +277,7 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
     if isinstance(raw_text, MissingValue):
         value = raw_text.error or ""
         return RejectedRow(line, raw_text.header, _missing(raw_text, ctx.table), value)
-    text = raw_text.replace("\r\n", "\n").replace("\r", "\n")
+    text = raw_text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in raw_text else raw_text
     forced = first_non_7bit(text)
     dca, parts = parts_given(text, forced)
     problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
@@ -330,9 +335,10 @@ def _shape_problem(record: Record, ctx: _Context) -> RejectedRow | None:
 def _number(record: Record, ctx: _Context) -> Number | BadNumber:
     """The row's number; a workbook's TRUE/FALSE or decimal cell is refused as what it is."""
     at = ctx.table.columns.index["msisdn"]
-    typed = ctx.table.not_numbers.get((record.line, at))
-    if typed is not None:
-        return BadNumber(typed)
+    if ctx.table.not_numbers:  # only a workbook has typed cells
+        typed = ctx.table.not_numbers.get((record.line, at))
+        if typed is not None:
+            return BadNumber(typed)
     cell = record.cells[at]
     number = ctx.numbers.get(cell)
     if number is None:
@@ -369,11 +375,11 @@ def _text_flags(text: str) -> tuple[str, ...]:
 
 def _text_problem(text: str, delimiter: str, region: str) -> str | None:
     """Why a message text cannot go as it is, or None."""
-    if not text.strip():
+    stripped = text.strip()
+    if not stripped:
         return _EMPTY
-    if text.strip() in SPREADSHEET_ERRORS:
-        error = text.strip()
-        return f"the cell holds the spreadsheet error {error}; fix the formula and export again"
+    if stripped in SPREADSHEET_ERRORS:
+        return f"the cell holds the spreadsheet error {stripped}; fix the formula and export again"
     # Everything _UNSHOWABLE matches is unprintable; `isprintable` spares most texts the regex.
     bad = None if text.isprintable() else _UNSHOWABLE.search(text)
     if bad:
