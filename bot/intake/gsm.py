@@ -116,18 +116,12 @@ SEVEN_BIT_PART = 153  # septets per part of a concatenated message
 SIXTEEN_BIT_SINGLE = 70  # UTF-16 code units in a message that fits one SMS
 SIXTEEN_BIT_PART = 67  # UTF-16 code units per part of a concatenated message
 
-# Counted with str.count, which runs in C: far faster than a per-character loop.
-_EXTENSION_CHARS = "".join(sorted(GSM_EXTENSION))
-
-
 def septets(text: str) -> int:
     """The 7-bit length of the text: extension characters count 2, every other character 1.
 
     Meaningful for text that can go as 7-bit (see `first_non_7bit`).
     """
-    if _EXTENSION.search(text) is None:  # one pass for the usual text without any
-        return len(text)
-    return len(text) + sum(text.count(c) for c in _EXTENSION_CHARS)
+    return len(text) + len(_EXTENSION.findall(text))  # one pass in C
 
 
 def utf16_units(text: str) -> int:
