@@ -116,6 +116,7 @@ SEVEN_BIT_PART = 153  # septets per part of a concatenated message
 SIXTEEN_BIT_SINGLE = 70  # UTF-16 code units in a message that fits one SMS
 SIXTEEN_BIT_PART = 67  # UTF-16 code units per part of a concatenated message
 
+
 def septets(text: str) -> int:
     """The 7-bit length of the text: extension characters count 2, every other character 1.
 
