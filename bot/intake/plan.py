@@ -23,10 +23,12 @@ be read as CSV at all raises, and then only `IntakeError`.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -121,6 +123,31 @@ def plan_batch(
 
     A header without data rows is unusable unless `allow_empty` (a plan of no rows).
     """
+    with _gc_paused():
+        return _plan_bytes(data, options, limits, prices, allow_empty, suppressed)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC off while planning: a plan builds only acyclic values, yet each collection
+    rescans every row object made so far (8 % of a 100,000-row check, more for larger files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan_bytes(
+    data: bytes,
+    options: SendOptions,
+    limits: IntakeLimits,
+    prices: PriceTable,
+    allow_empty: bool,
+    suppressed: SuppressionCheck | None,
+) -> BatchPlan:
     if len(data) > limits.max_file_bytes:
         raise IntakeError(
             f"the file is {len(data):,} bytes; the limit is {limits.max_file_bytes:,} bytes "
