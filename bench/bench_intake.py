@@ -1,16 +1,19 @@
-"""Intake (issue 3): the whole `smsbatch-bot check` process against a bare baseline process.
+"""Intake (issues 3, 14): the whole `smsbatch-bot check` process against a bare baseline process.
 
-    python -m bench.bench_intake [ROWS] [BIG_ROWS]
+    python -m bench.bench_intake [ROWS] [BIG_ROWS] [LIMIT_ROWS]
 
 Writes the generated upload (`bench.intake_file`: ten countries in mixed formats, 10 % invalid
-rows, 5 % 16-bit messages, some duplicates) of ROWS (30,000) and BIG_ROWS (300,000) rows, then
-in the same run, each as its own child process:
-- `smsbatch-bot check FILE` and `python bench/intake_baseline.py FILE` alternately, best of 3
-  wall times; each child's wall time and peak RSS come from its own `wait4` rusage, taken by
-  the small launcher `bench.child_usage` (per process, not summed, and not inflated by the
-  benchmark's own memory, which Linux would carry into a child exec'd straight from it);
+rows, 5 % 16-bit messages, some duplicates) of ROWS (30,000), LIMIT_ROWS (100,000, the default
+SMSBATCH_MAX_ROWS) and BIG_ROWS (300,000) rows, then in the same run, each as its own child
+process:
+- `smsbatch-bot check FILE` (`--format table`, then `--format json` piped) and
+  `python bench/intake_baseline.py FILE` alternately, best of 3 wall times; each child's wall
+  time and peak RSS come from its own `wait4` rusage, taken by the small launcher
+  `bench.child_usage` (per process, not summed, and not inflated by the benchmark's own memory,
+  which Linux would carry into a child exec'd straight from it);
+- the same for the LIMIT_ROWS file (table only) with the default settings: it must be accepted;
 - `check` once on the big file, with SMSBATCH_MAX_ROWS / SMSBATCH_MAX_FILE_BYTES raised for it
-  (the defaults, 100,000 rows and 10 MB, would refuse it), and the baseline once for comparison;
+  (the defaults, 100,000 rows and 32 MiB, would refuse it), and the baseline once for comparison;
 - `check` once more in a wrapper that reports which slack_bolt / slack_sdk modules it loaded,
   and how long importing its own modules and those of the other commands took;
 - `bench.intake_profile` on the small file: the share of `plan_batch` spent in phonenumbers.
@@ -97,35 +100,55 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> ChildRun:
         )
 
 
-def check_argv(path: Path) -> list[str]:
+def check_argv(path: Path, output: str = "table") -> list[str]:
     """The installed console script, as a person runs it (else `python -m bot`)."""
     script = Path(sys.executable).with_name("smsbatch-bot")
     head = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-    return [*head, "check", str(path)]
+    return [*head, "check", str(path), "--format", output]
 
 
-def _checked(run: ChildRun, rows: int) -> ChildRun:
+def _checked(run: ChildRun, rows: int, output: str = "table") -> ChildRun:
     """The run, after making sure `check` read every row (and did not refuse the file)."""
-    if run.returncode != 0 or f"Rows read:   {rows}\n" not in run.stdout:
+    # Piped JSON is compact and starts with the row count (bot.cli.check).
+    mark = f"Rows read:   {rows}\n" if output == "table" else f'{{"rows":{rows},'
+    found = mark in run.stdout if output == "table" else run.stdout.startswith(mark)
+    if run.returncode != 0 or not found:
         raise RuntimeError(f"check did not plan {rows:,} rows: {run.stderr.strip()[:300]}")
     return run
 
 
-def _best_of(path: Path, rows: int, env: dict[str, str], cwd: Path, repeat: int) -> dict[str, Any]:
-    """Alternate check and baseline runs (fair under a changing load); keep the best times."""
-    checks, baselines = [], []
+def _best_of(
+    path: Path,
+    rows: int,
+    env: dict[str, str],
+    cwd: Path,
+    repeat: int,
+    outputs: tuple[str, ...] = ("table", "json"),
+) -> dict[str, Any]:
+    """Alternate check and baseline runs (fair under a changing load); keep the best times.
+
+    The table run's figures are `check_*`, the JSON run's `check_json_*`.
+    """
+    checks: dict[str, list[ChildRun]] = {output: [] for output in outputs}
+    baselines = []
     for _ in range(repeat):
-        checks.append(_checked(run_child(check_argv(path), env, cwd), rows))
+        for output, runs in checks.items():
+            runs.append(_checked(run_child(check_argv(path, output), env, cwd), rows, output))
         baselines.append(run_child([sys.executable, str(BASELINE), str(path)], env, cwd))
         if baselines[-1].returncode != 0:
             raise RuntimeError(f"the baseline failed: {baselines[-1].stderr.strip()[:300]}")
-    return {
-        "check_s": min(r.wall_s for r in checks),
-        "check_cpu_s": min(r.cpu_s for r in checks),
-        "check_rss_mb": max(r.peak_rss_mb for r in checks),
+    figures = {
         "baseline_s": min(r.wall_s for r in baselines),
         "baseline_rss_mb": max(r.peak_rss_mb for r in baselines),
     }
+    for output, runs in checks.items():
+        name = "check" if output == "table" else f"check_{output}"
+        figures |= {
+            f"{name}_s": min(r.wall_s for r in runs),
+            f"{name}_cpu_s": min(r.cpu_s for r in runs),
+            f"{name}_rss_mb": max(r.peak_rss_mb for r in runs),
+        }
+    return figures
 
 
 def _slack_imports(path: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
@@ -148,20 +171,40 @@ def _share(path: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
     return figures
 
 
+def _at_limit(rows: int, env: dict[str, str], root: Path, repeat: int) -> dict[str, Any]:
+    """`check` of a file of `rows` rows with the default settings (it must be accepted)."""
+    path = write_file(root / "limit.csv", rows)
+    figures = _best_of(path, rows, env, root, repeat, outputs=("table",))
+    limit = {f"limit_{name}": value for name, value in figures.items()}
+    return limit | {
+        "limit_rows": rows,
+        "limit_file_mb": path.stat().st_size / 1e6,
+        "limit_ratio": figures["check_s"] / figures["baseline_s"],
+    }
+
+
 def measure(
-    rows: int = 30_000, big_rows: int = 300_000, repeat: int = 3, profile: bool = True
+    rows: int = 30_000,
+    big_rows: int = 300_000,
+    repeat: int = 3,
+    profile: bool = True,
+    limit_rows: int = 100_000,
 ) -> dict[str, Any]:
-    """Every intake figure of issue 3 (`big_rows=0` skips the big file)."""
+    """Every intake figure of issues 3 and 14 (`big_rows=0` / `limit_rows=0` skip those files)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        # No SMSBATCH_ variable: every run but the big one has the default settings.
         env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "LC_ALL": "C.UTF-8"}
         small = write_file(root / "upload.csv", rows)
         figures: dict[str, Any] = {"rows": rows, "file_mb": small.stat().st_size / 1e6}
         figures |= _best_of(small, rows, env, root, repeat)
         figures["ratio"] = figures["check_s"] / figures["baseline_s"]
+        figures["json_ratio"] = figures["check_json_s"] / figures["baseline_s"]
         figures |= _slack_imports(small, env, root)
         if profile:
             figures |= _share(small, env, root)
+        if limit_rows:
+            figures |= _at_limit(limit_rows, env, root, repeat)
         if big_rows:
             big = write_file(root / "big.csv", big_rows)
             limits = {
@@ -184,7 +227,8 @@ def main(argv: list[str]) -> int:
     """Print one line per figure."""
     rows = int(argv[0]) if argv else 30_000
     big_rows = int(argv[1]) if len(argv) > 1 else 10 * rows
-    for name, value in measure(rows, big_rows).items():
+    limit_rows = int(argv[2]) if len(argv) > 2 else 100_000
+    for name, value in measure(rows, big_rows, limit_rows=limit_rows).items():
         if isinstance(value, float):
             value = f"{value:.3f}"
         elif isinstance(value, list):

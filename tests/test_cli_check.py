@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
+from bench.intake_file import build_file
+from bot.cli.check import write_json
 from bot.cli.main import main
+from bot.config import Settings
+from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.pricing import PriceTable
+from bot.model import BatchPlan, SendOptions
 
 DATA = Path(__file__).parent / "data"
 GOOD = "msisdn,message\n447400123456,Hello\n447400123456,Hello\n4.47E+11,Hi\n447400123457,Zoë\n"
@@ -222,3 +228,50 @@ def test_console_entry_point_runs_without_slack_settings(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["recipients"] == 5
+
+
+def test_piped_json_is_compact_and_the_same_object_as_the_terminal_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Piped, the JSON is one line written in pieces; it parses to what a terminal is shown."""
+    rows = [f"+4474001{n:05d},Hello {n}" for n in range(2500)]
+    rows[1200] = "not a number,Hi"
+    rows[2300] = rows[2299]  # a duplicate past the second piece
+    path = _csv(tmp_path, "msisdn,message\n" + "\n".join(rows) + "\n")
+    code, plan = _json(capsys, path)
+    assert code == 0
+    piped = _piped_output(path)
+    assert piped.count("\n") == 1 and json.loads(piped) == plan
+    pretty = io.StringIO()
+    write_json(_planned(path), pretty, pretty=True)
+    assert json.loads(pretty.getvalue()) == plan and pretty.getvalue().count("\n") > 2500
+    assert [m["line"] for m in plan["messages"]] == [
+        n + 2 for n in range(2500) if n not in (1200, 2300)
+    ]
+    assert plan["rejected"][0]["line"] == 1202 and plan["duplicate_rows"][0]["line"] == 2302
+    assert len(plan["messages"]) == plan["recipients"] == 2498
+
+
+def _piped_output(path: str) -> str:
+    """`check --format json` as a process whose stdout is a pipe."""
+    argv = [sys.executable, "-m", "bot", "check", path, "--format", "json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSBATCH_")}
+    return subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def _planned(path: str) -> BatchPlan:
+    """The plan `check` prints for the file, with the default settings."""
+    data = Path(path).read_bytes()
+    return plan_batch(data, SendOptions(), IntakeLimits(), PriceTable(), allow_empty=True)
+
+
+def test_a_typical_file_of_the_row_limit_fits_the_default_size_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SMSBATCH_MAX_ROWS rows of the benchmark's typical mix are checked with default settings."""
+    rows = Settings().max_rows
+    path = tmp_path / "limit.csv"
+    path.write_bytes(build_file(rows))
+    assert path.stat().st_size > 10_485_760  # the old default refused such a file
+    assert main(["check", str(path)]) == 0
+    assert f"Rows read:   {rows}\n" in capsys.readouterr().out

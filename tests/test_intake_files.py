@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,20 @@ def test_files_that_are_not_csv_are_refused(name: str, expected: str) -> None:
     with pytest.raises(IntakeError) as caught:
         _plan(name)
     assert expected in str(caught.value)
+
+
+def test_planning_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """The GC paused for a plan is on again afterwards, also after a refused file; off stays off."""
+    data = (DATA / "excel_utf8_bom.csv").read_bytes()
+    assert gc.isenabled()
+    assert plan_batch(data, SendOptions(), IntakeLimits(), PriceTable()).rows == 6
+    assert gc.isenabled()
+    with pytest.raises(IntakeError):
+        plan_batch(b"\x89PNG\r\n\x1a\n", SendOptions(), IntakeLimits(), PriceTable())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plan_batch(data, SendOptions(), IntakeLimits(), PriceTable())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

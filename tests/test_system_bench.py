@@ -30,9 +30,12 @@ def test_generated_upload_has_the_mix_issue_3_asks_for() -> None:
 
 
 def test_intake_benchmark_runs_check_and_the_baseline_as_processes() -> None:
-    """300 rows: both processes plan every row; the import check names what `check` loaded."""
-    figures = bench_intake.measure(300, big_rows=600, repeat=1, profile=False)
+    """300 rows: both processes plan every row (table and JSON, and a file at the row limit's
+    place with default settings); the import check names what `check` loaded."""
+    figures = bench_intake.measure(300, big_rows=600, repeat=1, profile=False, limit_rows=400)
     assert figures["check_s"] > 0 and figures["baseline_s"] > 0
+    assert figures["check_json_s"] > 0 and figures["json_ratio"] > 0
+    assert figures["limit_rows"] == 400 and figures["limit_check_rss_mb"] > 10
     assert figures["check_rss_mb"] > 10 and figures["big_check_s"] > 0
     assert isinstance(figures["slack_modules"], list)
 

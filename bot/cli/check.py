@@ -5,6 +5,10 @@ FILE is CSV/TSV text or a workbook (.xlsx, .xlsm, .xls, .ods: the first visible 
 
 Touches no network. Exit 0 when at least one row is sendable, 1 when none is, 2 when the input
 cannot be used (unreadable file, not CSV, over a limit, bad options), with one line on stderr.
+
+`--format json` is indented for a person at a terminal; piped or redirected it is the same object
+written compactly, the lists that grow with the file a thousand items at a time: `json.dump`
+with an indent runs in pure Python (0.7 s of a 30,000-row run), `json.dumps` without one in C.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,11 +28,21 @@ from bot.errors import IntakeError
 from bot.intake.csvread import NO_ROWS, delimiter_name
 from bot.intake.plan import IntakeLimits, plan_batch, validate_options
 from bot.intake.pricing import PriceTable
-from bot.model import BatchPlan, CostLine, Message, SendOptions
+from bot.model import (
+    BatchPlan,
+    CostLine,
+    DuplicateRow,
+    Message,
+    RejectedRow,
+    SendOptions,
+    SuppressedRow,
+)
 from bot.store.lookup import SuppressionLookup
 
 SHOWN_REJECTS = 20
 SHOWN_SAMPLE = 5
+JSON_BATCH = 1000  # list items encoded per json.dumps call: C speed, bounded memory
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if not plan.rows:
         print(f"smsbatch-bot check: {args.file}: {NO_ROWS}", file=sys.stderr)
     if args.format == "json":
-        json.dump(plan_to_json(plan), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        write_json(plan, sys.stdout, pretty=sys.stdout.isatty())
     else:
         print_table(plan, args.file, sys.stdout)
     return 0 if plan.messages else 1
@@ -117,26 +133,62 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """A list that grows with the file: its items, and how each one becomes JSON."""
+
+    items: Sequence[Any]
+    convert: Callable[[Any], Any]
+
+
 def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
     """The plan as one JSON-ready object (the keys `interface.md` fixes, and more)."""
+    fields = _plan_fields(plan)
+    return {
+        key: [value.convert(item) for item in value.items] if isinstance(value, _Rows) else value
+        for key, value in fields.items()
+    }
+
+
+def write_json(plan: BatchPlan, out: TextIO, *, pretty: bool) -> None:
+    """`plan_to_json(plan)` on `out`: indented when `pretty`, else compact and in pieces."""
+    if pretty:
+        json.dump(plan_to_json(plan), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return
+    out.write("{")
+    for n, (key, value) in enumerate(_plan_fields(plan).items()):
+        out.write(("," if n else "") + _dumps(key) + ":")
+        if isinstance(value, _Rows):
+            _write_rows(value, out)
+        else:
+            out.write(_dumps(value))
+    out.write("}\n")
+
+
+def _write_rows(rows: _Rows, out: TextIO) -> None:
+    """A JSON array, JSON_BATCH items per C-encoded piece (never all the dicts at once)."""
+    out.write("[")
+    for start in range(0, len(rows.items), JSON_BATCH):
+        batch = [rows.convert(item) for item in rows.items[start : start + JSON_BATCH]]
+        out.write(("," if start else "") + _dumps(batch)[1:-1])
+    out.write("]")
+
+
+def _plan_fields(plan: BatchPlan) -> dict[str, Any]:
+    """The JSON object's fields in order, each list of rows left as `_Rows` to convert later."""
     seven = sum(1 for m in plan.messages if m.dca.value == "7bit")
     return {
         "rows": plan.rows,
         "recipients": len(plan.messages),
         "duplicates": len(plan.duplicates),
         "suppressed": len(plan.suppressed),
-        "suppressed_rows": [{"line": s.line, "msisdn": s.msisdn} for s in plan.suppressed],
+        "suppressed_rows": _Rows(plan.suppressed, _suppressed_json),
         "parts": plan.parts,
         "credits": _number(plan.credits),
-        "rejected": [
-            {"line": r.line, "column": r.column, "reason": r.reason, "value": r.value}
-            for r in plan.rejected
-        ],
-        "messages": [_message_json(m) for m in plan.messages],
-        "duplicate_rows": [
-            {"line": d.line, "first_line": d.first_line, "msisdn": d.msisdn}
-            for d in plan.duplicates
-        ],
+        "rejected": _Rows(plan.rejected, _rejected_json),
+        "messages": _Rows(plan.messages, _message_json),
+        "duplicate_rows": _Rows(plan.duplicates, _duplicate_json),
         "encoding": {"7bit": seven, "16bit": len(plan.messages) - seven},
         "cost": [_cost_json(c) for c in plan.cost],
         "chunks": [
@@ -151,6 +203,18 @@ def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
         "options": {"sender": plan.options.sender, "routing_group": plan.options.routing_group},
         "template": plan.options.template,
     }
+
+
+def _suppressed_json(row: SuppressedRow) -> dict[str, Any]:
+    return {"line": row.line, "msisdn": row.msisdn}
+
+
+def _rejected_json(row: RejectedRow) -> dict[str, Any]:
+    return {"line": row.line, "column": row.column, "reason": row.reason, "value": row.value}
+
+
+def _duplicate_json(row: DuplicateRow) -> dict[str, Any]:
+    return {"line": row.line, "first_line": row.first_line, "msisdn": row.msisdn}
 
 
 def _cost_json(line: CostLine) -> dict[str, Any]:

@@ -328,7 +328,8 @@ def _records(text: str, delimiter: str, limit: int, line_offset: int) -> list[Re
             records.append(Record(number, (raw,), error=reason))
             continue
         number += 1
-        if any(cell.strip() for cell in row):
+        # The first cell usually settles it, without a generator per row.
+        if (row and row[0].strip()) or any(cell.strip() for cell in row):
             records.append(Record(number, tuple(row)))
     return records
 

@@ -11,6 +11,7 @@ part or 153 per concatenated part, an escape pair (`{`, `[`, `~`, ...) never spl
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ EAPI_7BIT = frozenset(
 )
 
 
+# The same sets as regexes: a regex scans a text in C without hashing each character.
+_NOT_7BIT = re.compile("[^" + re.escape("".join(sorted(EAPI_7BIT))) + "]")
+_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM_EXTENSION))) + "]")
+
+
 @dataclass(frozen=True, slots=True)
 class Forced16Bit:
     """The first character that makes a message 16-bit, and why, in words for a person."""
@@ -80,12 +86,10 @@ def _unicode_name(char: str) -> str:
 
 def first_non_7bit(text: str) -> Forced16Bit | None:
     """The first character that forces 16-bit, or None when the text can go as 7-bit."""
-    if EAPI_7BIT.issuperset(text):  # the common case, checked in C
+    found = _NOT_7BIT.search(text)
+    if found is None:
         return None
-    for index, char in enumerate(text):
-        if char not in EAPI_7BIT:
-            return Forced16Bit(index, char, _why(char))
-    return None
+    return Forced16Bit(found.start(), found.group(), _why(found.group()))
 
 
 def eapi_7bit_form(text: str) -> str:
@@ -112,16 +116,13 @@ SEVEN_BIT_PART = 153  # septets per part of a concatenated message
 SIXTEEN_BIT_SINGLE = 70  # UTF-16 code units in a message that fits one SMS
 SIXTEEN_BIT_PART = 67  # UTF-16 code units per part of a concatenated message
 
-# Counted with str.count, which runs in C: far faster than a per-character loop.
-_EXTENSION_CHARS = "".join(sorted(GSM_EXTENSION))
-
 
 def septets(text: str) -> int:
     """The 7-bit length of the text: extension characters count 2, every other character 1.
 
     Meaningful for text that can go as 7-bit (see `first_non_7bit`).
     """
-    return len(text) + sum(text.count(c) for c in _EXTENSION_CHARS)
+    return len(text) + len(_EXTENSION.findall(text))  # one pass in C
 
 
 def utf16_units(text: str) -> int:
@@ -165,6 +166,11 @@ def count_parts(text: str) -> tuple[Dca, int]:
     7-bit when every character can travel in the EAPI's 7-bit form, else 16-bit. An empty text
     still occupies one SMS, so it counts as one 7-bit part.
     """
-    if first_non_7bit(text) is None:
+    return parts_given(text, first_non_7bit(text))
+
+
+def parts_given(text: str, forced: Forced16Bit | None) -> tuple[Dca, int]:
+    """`count_parts` for a caller that already has `first_non_7bit(text)` (one scan, not two)."""
+    if forced is None:
         return Dca.SEVEN_BIT, _seven_bit_parts(text)
     return Dca.SIXTEEN_BIT, _sixteen_bit_parts(text)

@@ -74,7 +74,8 @@ def _enable_cache() -> None:
 
 def clean_cell(raw: str) -> str:
     """The cell without spreadsheet wrappers (`'…`, `="…"`), NBSP, full-width digits, `.0`."""
-    text = unicodedata.normalize("NFKC", raw).strip()
+    # NFKC leaves ASCII as it is; most cells are ASCII, so only the others pay for it.
+    text = raw.strip() if raw.isascii() else unicodedata.normalize("NFKC", raw).strip()
     if text.startswith('="') and text.endswith('"'):
         text = text[2:-1].strip()
     text = text.lstrip("'").strip()
@@ -97,7 +98,11 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
     text = clean_cell(raw)
     if not text:
         return BadNumber("the number is empty")
-    if _SCIENTIFIC.fullmatch(text):
+    bare = text.translate(_SEPARATORS)
+    # Digits with separators (most cells) can be neither scientific notation nor hold letters:
+    # the two regexes are for the other cells.
+    plain = bare.removeprefix("+").isdigit()
+    if not plain and _SCIENTIFIC.fullmatch(text):
         return BadNumber(SCIENTIFIC_REASON)
     try:
         number = phonenumbers.parse(text, default_region)
@@ -105,12 +110,11 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
         return BadNumber(_parse_failure(exc))
     if number.extension:
         return BadNumber(f"has an extension ({number.extension}); an SMS cannot reach one")
-    if _LETTERS.search(text.removeprefix("tel:")):
+    if not plain and _LETTERS.search(text.removeprefix("tel:")):
         return BadNumber("contains letters; write the number in digits")
     kind, region = _typed(number)
     flags: list[str] = []
-    bare = text.translate(_SEPARATORS)
-    if _DIGITS.fullmatch(bare) and not bare.startswith("0"):
+    if _could_be_ambiguous(bare, number):
         number, kind, region, flag = _resolve_ambiguous(bare, number, kind, region, default_region)
         flags += [flag] if flag else []
     if kind == PhoneNumberType.UNKNOWN:
@@ -122,6 +126,19 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
         flags.append("not a mobile number; it may not receive SMS")
     msisdn = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
     return Number(msisdn=msisdn, country=region or default_region, flags=tuple(flags))
+
+
+def _could_be_ambiguous(bare: str, national: phonenumbers.PhoneNumber) -> bool:
+    """True when digits-only input might also be read as `+digits` differently.
+
+    When the national reading already is `+digits` (phonenumbers took the default region's
+    calling code off the front), the international reading is the same number: no second parse.
+    """
+    if not _DIGITS.fullmatch(bare) or bare.startswith("0"):
+        return False
+    country = str(national.country_code)
+    national_digits = phonenumbers.national_significant_number(national)
+    return not (bare.startswith(country) and bare[len(country) :] == national_digits)
 
 
 def _drama_number(number: phonenumbers.PhoneNumber, bare: str) -> str | None:

@@ -202,7 +202,8 @@ def row_texts(
         templates = [parse_template(template)]
         where = "the template"
     else:
-        templates = [_parsed(m) for m in dict.fromkeys(messages) if has_placeholders(m)]
+        # Only cells with placeholders are kept: a set of every distinct text costs megabytes.
+        templates = [_parsed(m) for m in dict.fromkeys(m for m in messages if has_placeholders(m))]
         where = "the message column"
     missing = tuple(dict.fromkeys(n for t in templates for n in fields.missing(t)))
     if missing:
