@@ -265,13 +265,17 @@ def _planned(path: str) -> BatchPlan:
     return plan_batch(data, SendOptions(), IntakeLimits(), PriceTable(), allow_empty=True)
 
 
-def test_a_typical_file_of_the_row_limit_fits_the_default_size_limit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_typical_file_of_the_row_limit_needs_the_size_limit_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SMSBATCH_MAX_ROWS rows of the benchmark's typical mix are checked with default settings."""
+    """SMSBATCH_MAX_ROWS rows of the benchmark's typical mix: refused by the 10 MiB default,
+    naming the limit; checked whole once SMSBATCH_MAX_FILE_BYTES is raised as the README says."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
     rows = Settings().max_rows
     path = tmp_path / "limit.csv"
     path.write_bytes(build_file(rows))
-    assert path.stat().st_size > 10_485_760  # the old default refused such a file
+    assert main(["check", str(path)]) == 2
+    assert "SMSBATCH_MAX_FILE_BYTES" in capsys.readouterr().err
+    monkeypatch.setenv("SMSBATCH_MAX_FILE_BYTES", "33554432")
     assert main(["check", str(path)]) == 0
     assert f"Rows read:   {rows}\n" in capsys.readouterr().out
