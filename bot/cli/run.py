@@ -28,6 +28,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
+from bot.approving import approve_by
 from bot.cli.health import MAX_HEARTBEAT_AGE
 from bot.cli.metrics import StoreCollector, build_registry, exposition, serve_metrics
 from bot.cli.replicate import Replicator
@@ -140,6 +141,7 @@ def build(settings: Settings) -> Runtime:
         wake_sender=sender.wake,
         simulated=eapi.simulated,
         planner=planner,
+        approve=approve_by(planner.run_or_here),  # the app's process stays free for acks
     )
     consent = ConsentService(
         store, settings.default_country, is_approver=slack.approvers.is_approver
