@@ -1,12 +1,15 @@
-"""Approval in the upload checker's worker: the same chunks, recipients and audit as in this
-process, the same refusals, this process's CPU spared, and a dead worker never loses a click."""
+"""Approval and the stored plan's check in the upload checker's worker: the same chunks,
+recipients and audit as in this process, the same refusals, this process's CPU spared, a
+changed plan still refused, and a dead worker never loses a click."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,11 @@ import pytest
 from bot.approving import approve_by
 from bot.codec import params_from_json
 from bot.intake.planner import PoolPlanner
-from bot.model import ProgressKind
+from bot.model import BatchState, ProgressKind
 from bot.service import BatchService
+from bot.store.db import stored_plan_digest
 from tests.core_helpers import APPROVER, PREPARER, Core, csv_rows, make_core
+from tests.eapi_fixtures import client_for, running_simulator
 
 OUTSIDER = "U0OUTSIDER"
 
@@ -127,3 +132,30 @@ def test_work_whose_worker_dies_twice_is_done_here(pool: PoolPlanner) -> None:
     next job goes to a new worker again."""
     assert pool.run_or_here(_die_in_a_worker, os.getpid()) == os.getpid()
     assert pool.run_or_here(os.getpid) != os.getpid()
+
+
+def test_the_worker_checks_a_stored_plan_the_sender_never_reads(
+    tmp_path: Path, pool: PoolPlanner
+) -> None:
+    """With `stored_digest` in the worker, an intact batch is sent and one whose stored
+    messages were changed after approval is refused (`payload_mismatch`), nothing of it sent."""
+    core = make_core(tmp_path / "digest.db")
+    intact, changed = core.approved(csv_rows(3)), core.approved(csv_rows(3, "Later {i}"))
+    raw = sqlite3.connect(core.store.path, isolation_level=None)
+    raw.execute(
+        "UPDATE batches SET plan = replace(plan, 'Later 1', 'Pay now') WHERE id = ?", [changed]
+    )
+    raw.close()
+    with running_simulator() as sim:
+        client = client_for(sim)
+        check = partial(pool.run_or_here, stored_plan_digest, str(core.store.path))
+        sender = core.sender(client, stored_digest=check)
+        while sender.run_once():
+            pass
+        sender.stop()
+        client.close()
+    assert core.store.batch_header(intact).state is BatchState.SENT
+    assert core.store.batch_header(changed).state is BatchState.FAILED
+    assert "payload_mismatch" in [e.event for e in core.store.audit_entries(changed)]
+    sent = [row for submission in sim.processed for row in submission.rows]
+    assert sent == [(f"4474001{i:05d}", f"Hello {i}") for i in range(3)]
