@@ -113,9 +113,10 @@ def running(
     switch_interval: float | None = None,
     sample_to: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    simulator_args: tuple[str, ...] = (),
 ) -> Iterator[Running]:
-    """The simulator and the app (`extra_env` added to its environment), stopped (SIGTERM)
-    on the way out."""
+    """The simulator (given `simulator_args` too) and the app (`extra_env` added to its
+    environment), stopped (SIGTERM) on the way out."""
     root = str(Path(__file__).resolve().parent.parent)
     env = base_env(tmp) | {"PYTHONPATH": root, "EAPI_USERNAME": "bench", "EAPI_PASSWORD": "pw"}
     env |= extra_env or {}
@@ -130,6 +131,7 @@ def running(
             str(sim_port),
             "--latency",
             str(latency),
+            *simulator_args,
         ],
         cwd=tmp,
         env=env | {"SMSBATCH_LOG_LEVEL": "INFO"},

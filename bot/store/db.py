@@ -86,7 +86,11 @@ _HEADER_COLUMNS = (
     f"{', '.join(FIGURE_COLUMNS)}, preview"
 )
 # The header never names `plan`: a big batch's plan is megabytes of JSON to copy and decode.
-_SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} FROM batches "  # noqa: S608 - constant names
+# Nor does it read the row: the plan and the upload sit before most header columns in it, so
+# headers come from the covering index `batches_header` (migration 0009), as does every read
+# of a batch's own columns by id below (`_BY_HEADER`).
+_BY_HEADER = "FROM batches INDEXED BY batches_header "
+_SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} {_BY_HEADER}"
 _SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan FROM batches "  # noqa: S608 - constant names
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
@@ -203,7 +207,7 @@ class _Reader:
         row = self._one(
             "SELECT 1 + (SELECT COUNT(*) FROM batches o WHERE o.state IN (?, ?) "
             "AND o.approved_seq < b.approved_seq) "
-            "FROM batches b WHERE b.id = ? AND b.state IN (?, ?)",
+            "FROM batches b INDEXED BY batches_header WHERE b.id = ? AND b.state IN (?, ?)",
             [*ACTIVE, batch_id, *ACTIVE],
         )
         return None if row is None else int(row[0])
@@ -640,7 +644,7 @@ class Store(_Reader):
 
     def pending_older_than(self, cutoff: float) -> list[int]:
         """Ids of pending batches created at or before `cutoff`."""
-        sql = "SELECT id FROM batches WHERE state = ? AND created_at <= ? ORDER BY id"
+        sql = f"SELECT id {_BY_HEADER}WHERE state = ? AND created_at <= ? ORDER BY id"
         return [int(r[0]) for r in self._rows(sql, [BatchState.PENDING.value, cutoff])]
 
     def expire_due(self, now: float, ttl_seconds: float) -> list[int]:
@@ -705,7 +709,8 @@ class Store(_Reader):
                 "SELECT owner, expires_at, heartbeat_at, released_at FROM sender_lease"
             )
             queue = read._one(
-                "SELECT COUNT(*), MIN(decided_at) FROM batches WHERE state IN (?, ?)", ACTIVE
+                f"SELECT COUNT(*), MIN(decided_at) {_BY_HEADER}WHERE state IN (?, ?)",
+                ACTIVE,
             )
             answer = read._one(
                 "SELECT MAX(finished_at) FROM attempts WHERE status_code IS NOT NULL"
