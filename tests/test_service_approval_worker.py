@@ -143,7 +143,8 @@ def test_the_worker_checks_a_stored_plan_the_sender_never_reads(
     intact, changed = core.approved(csv_rows(3)), core.approved(csv_rows(3, "Later {i}"))
     raw = sqlite3.connect(core.store.path, isolation_level=None)
     raw.execute(
-        "UPDATE batches SET plan = replace(plan, 'Later 1', 'Pay now') WHERE id = ?", [changed]
+        "UPDATE batch_content SET plan = replace(plan, 'Later 1', 'Pay now') WHERE batch_id = ?",
+        [changed],
     )
     raw.close()
     with running_simulator() as sim:

@@ -86,12 +86,11 @@ _HEADER_COLUMNS = (
     f"{', '.join(FIGURE_COLUMNS)}, preview"
 )
 # The header never names `plan`: a big batch's plan is megabytes of JSON to copy and decode.
-# Nor does it read the row: the plan and the upload sit before most header columns in it, so
-# headers come from the covering index `batches_header` (migration 0009), as does every read
-# of a batch's own columns by id below (`_BY_HEADER`).
-_BY_HEADER = "FROM batches INDEXED BY batches_header "
-_SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} {_BY_HEADER}"
-_SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan FROM batches "  # noqa: S608 - constant names
+# It and the upload live in `batch_content` (migration 0009), so that reading or updating a
+# batch's row never walks or rewrites them.
+_SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} FROM batches "  # noqa: S608 - constant names
+_WITH_CONTENT = "FROM batches JOIN batch_content ON batch_content.batch_id = batches.id "
+_SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan {_WITH_CONTENT}"
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
@@ -128,7 +127,7 @@ def stored_plan_digest(path: str, batch_id: int) -> str:
     uri = Path(path).absolute().as_uri() + "?mode=ro"
     conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
-        sql = "SELECT CAST(plan AS BLOB) FROM batches WHERE id = ?"
+        sql = "SELECT CAST(plan AS BLOB) FROM batch_content WHERE batch_id = ?"
         row = conn.execute(sql, [batch_id]).fetchone()
     finally:
         conn.close()
@@ -172,7 +171,8 @@ class _Reader:
 
     def stored_plan(self, batch_id: int, digest: str) -> BatchPlan:
         """The batch's plan, decoded, as long as it still has this digest (else StoreError)."""
-        row = self._one("SELECT plan FROM batches WHERE id = ? AND digest = ?", [batch_id, digest])
+        sql = f"SELECT plan {_WITH_CONTENT}WHERE id = ? AND digest = ?"
+        row = self._one(sql, [batch_id, digest])
         if row is None:
             self._batch_row("SELECT id FROM batches ", batch_id)  # BatchNotFound for a wrong id
             raise StoreError(f"batch {batch_id} was re-planned since it was read; read it again")
@@ -180,7 +180,7 @@ class _Reader:
 
     def plan_bytes(self, batch_id: int) -> bytes:
         """The batch's plan as stored (UTF-8 JSON, not decoded), to check it against its digest."""
-        row = self._batch_row("SELECT CAST(plan AS BLOB) AS plan FROM batches ", batch_id)
+        row = self._batch_row(f"SELECT CAST(plan AS BLOB) AS plan {_WITH_CONTENT}", batch_id)
         return bytes(row["plan"])
 
     def rejected_rows(self, batch_id: int) -> list[RejectedRow]:
@@ -207,7 +207,7 @@ class _Reader:
         row = self._one(
             "SELECT 1 + (SELECT COUNT(*) FROM batches o WHERE o.state IN (?, ?) "
             "AND o.approved_seq < b.approved_seq) "
-            "FROM batches b INDEXED BY batches_header WHERE b.id = ? AND b.state IN (?, ?)",
+            "FROM batches b WHERE b.id = ? AND b.state IN (?, ?)",
             [*ACTIVE, batch_id, *ACTIVE],
         )
         return None if row is None else int(row[0])
@@ -307,12 +307,17 @@ class Tx(_Reader):
         return entry
 
     def insert_batch(self, fields: dict[str, Any]) -> int:
-        """A new pending batch; returns its id."""
-        names = ", ".join(fields)
-        marks = ", ".join("?" * len(fields))
+        """A new pending batch (its `plan` and `source` among the fields); returns its id."""
+        row = {k: v for k, v in fields.items() if k not in ("plan", "source")}
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
         sql = f"INSERT INTO batches ({names}) VALUES ({marks})"  # noqa: S608 - our own keys
-        cursor = self._conn.execute(sql, list(fields.values()))
-        return int(cursor.lastrowid or 0)
+        batch_id = int(self._conn.execute(sql, list(row.values())).lastrowid or 0)
+        self._run(
+            "INSERT INTO batch_content (batch_id, plan, source) VALUES (?, ?, ?)",
+            [batch_id, fields["plan"], fields["source"]],
+        )
+        return batch_id
 
     def link_upload(self, file_id: str, batch_id: int) -> bool:
         """Record the batch prepared from a claimed upload; False if it has one (or no claim)."""
@@ -322,9 +327,13 @@ class Tx(_Reader):
     def replan(self, batch_id: int, fields: dict[str, Any]) -> bool:
         """New plan columns (plan, options, digest, summary) for a pending batch; False if it
         is no longer pending."""
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        row = {k: v for k, v in fields.items() if k != "plan"}
+        assignments = ", ".join(f"{name} = ?" for name in row)
         sql = f"UPDATE batches SET {assignments} WHERE id = ? AND state = ?"  # noqa: S608 - our keys
-        return self._run(sql, [*fields.values(), batch_id, BatchState.PENDING.value]) == 1
+        if self._run(sql, [*row.values(), batch_id, BatchState.PENDING.value]) != 1:
+            return False
+        plan = "UPDATE batch_content SET plan = ? WHERE batch_id = ?"
+        return self._run(plan, [fields["plan"], batch_id]) == 1
 
     def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
         """Remember where the preview card was posted."""
@@ -613,7 +622,8 @@ class Store(_Reader):
 
     def batch_source(self, batch_id: int) -> tuple[bytes, str]:
         """The original upload (or pasted text, UTF-8) and its kind, for re-planning."""
-        row = self._one("SELECT source, source_kind FROM batches WHERE id = ?", [batch_id])
+        sql = f"SELECT source, source_kind {_WITH_CONTENT}WHERE id = ?"
+        row = self._one(sql, [batch_id])
         if row is None:
             raise BatchNotFound(f"there is no batch {batch_id}")
         return bytes(row["source"]), str(row["source_kind"])
@@ -644,7 +654,7 @@ class Store(_Reader):
 
     def pending_older_than(self, cutoff: float) -> list[int]:
         """Ids of pending batches created at or before `cutoff`."""
-        sql = f"SELECT id {_BY_HEADER}WHERE state = ? AND created_at <= ? ORDER BY id"
+        sql = "SELECT id FROM batches WHERE state = ? AND created_at <= ? ORDER BY id"
         return [int(r[0]) for r in self._rows(sql, [BatchState.PENDING.value, cutoff])]
 
     def expire_due(self, now: float, ttl_seconds: float) -> list[int]:
@@ -709,8 +719,7 @@ class Store(_Reader):
                 "SELECT owner, expires_at, heartbeat_at, released_at FROM sender_lease"
             )
             queue = read._one(
-                f"SELECT COUNT(*), MIN(decided_at) {_BY_HEADER}WHERE state IN (?, ?)",
-                ACTIVE,
+                "SELECT COUNT(*), MIN(decided_at) FROM batches WHERE state IN (?, ?)", ACTIVE
             )
             answer = read._one(
                 "SELECT MAX(finished_at) FROM attempts WHERE status_code IS NOT NULL"

@@ -193,10 +193,7 @@ class DeliveryStore:
         """True once any report of the batch has arrived (the card shows counts from then)."""
         row = (
             self._conn()
-            .execute(
-                "SELECT delivery_first_at FROM batches INDEXED BY batches_header WHERE id = ?",
-                [batch_id],
-            )
+            .execute("SELECT delivery_first_at FROM batches WHERE id = ?", [batch_id])
             .fetchone()
         )
         return row is not None and row[0] is not None
@@ -452,8 +449,7 @@ class DeliveryStore:
         if not counts.total:  # approved before reports were kept: nothing to tell
             return DeliveryNews(batch_id, counts, False, False, changed)
         row = tx._one(
-            "SELECT state, delivery_first_at, delivery_final_at FROM batches "
-            "INDEXED BY batches_header WHERE id = ?",
+            "SELECT state, delivery_first_at, delivery_final_at FROM batches WHERE id = ?",
             [batch_id],
         )
         assert row is not None  # report rows exist only for stored batches
@@ -483,9 +479,7 @@ class DeliveryStore:
         return row is not None
 
     def _channel(self, tx: Tx, batch_id: int) -> str | None:
-        row = tx._one(
-            "SELECT channel_id FROM batches INDEXED BY batches_header WHERE id = ?", [batch_id]
-        )
+        row = tx._one("SELECT channel_id FROM batches WHERE id = ?", [batch_id])
         return None if row is None else str(row[0])
 
     def _audit(

@@ -24,9 +24,7 @@ def record_stop(tx: Tx, batch_id: int, actor: str, now: float) -> bool:
 
 def is_stopped(read: _Reader, batch_id: int) -> bool:
     """True once a stop of this batch is committed."""
-    row = read._one(
-        "SELECT stopped_at FROM batches INDEXED BY batches_header WHERE id = ?", [batch_id]
-    )
+    row = read._one("SELECT stopped_at FROM batches WHERE id = ?", [batch_id])
     return row is not None and row[0] is not None
 
 
