@@ -112,10 +112,14 @@ def running(
     latency: float,
     switch_interval: float | None = None,
     sample_to: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    simulator_args: tuple[str, ...] = (),
 ) -> Iterator[Running]:
-    """The simulator and the app, stopped (SIGTERM) on the way out."""
+    """The simulator (given `simulator_args` too) and the app (`extra_env` added to its
+    environment), stopped (SIGTERM) on the way out."""
     root = str(Path(__file__).resolve().parent.parent)
     env = base_env(tmp) | {"PYTHONPATH": root, "EAPI_USERNAME": "bench", "EAPI_PASSWORD": "pw"}
+    env |= extra_env or {}
     sim_port, port = free_port(), free_port()
     simulator = subprocess.Popen(
         [
@@ -127,6 +131,7 @@ def running(
             str(sim_port),
             "--latency",
             str(latency),
+            *simulator_args,
         ],
         cwd=tmp,
         env=env | {"SMSBATCH_LOG_LEVEL": "INFO"},

@@ -19,11 +19,11 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from bot.codec import options_to_dict, params_to_json, sha256_hex
+from bot.approving import Approval, approve_in, decided_reason
+from bot.codec import options_to_dict
 from bot.config import Settings
 from bot.control import Stops
-from bot.eapi.client import BatchRow, send_batch_params
-from bot.eapi.reports import NOT_SENT, report_meaning, row_references
+from bot.eapi.reports import NOT_SENT, report_meaning
 from bot.errors import IntakeError, TransitionRefused
 from bot.home import HomeSnapshot, home_snapshot
 from bot.intake.plan import IntakeLimits, validate_options
@@ -34,7 +34,6 @@ from bot.model import (
     BatchState,
     DeliveryCounts,
     DeliveryState,
-    Message,
     Progress,
     ProgressKind,
     SendOptions,
@@ -44,11 +43,11 @@ from bot.slackfile import kept_file
 from bot.store.audit import AuditEvent, csv_text
 from bot.store.db import Store, Tx
 from bot.store.lookup import SuppressionLookup
-from bot.store.records import BatchHeader, BatchRecord, NewChunk, UploadRecord
-from bot.store.reports import DeliveryStore, Recipient, add_recipients
+from bot.store.records import UploadRecord
+from bot.store.reports import DeliveryStore
 from bot.store.suppression import any_listed
 from bot.testsend import TestSends
-from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view, when_text
+from bot.views import BatchView, ChunkView, Decision, Origin, PlanSource, batch_view
 
 __all__ = [
     "BatchService",
@@ -59,18 +58,6 @@ __all__ = [
     "UploadRecord",
     "decided_reason",
 ]
-
-
-def decided_reason(batch: BatchHeader) -> str:
-    """Why a batch can no longer be decided: who decided it, and when."""
-    if batch.state is BatchState.PENDING:
-        return f"batch {batch.id} is still waiting for approval"
-    when = when_text(batch.decided_at) if batch.decided_at is not None else "an unknown time"
-    if batch.state is BatchState.EXPIRED:
-        return f"batch {batch.id} expired at {when} without approval; prepare it again"
-    if batch.state is BatchState.CANCELLED:
-        return f"batch {batch.id} was already cancelled by <@{batch.decided_by}> at {when}"
-    return f"batch {batch.id} was already approved by <@{batch.decided_by}> at {when}"
 
 
 class BatchService:
@@ -88,8 +75,10 @@ class BatchService:
         clock: Callable[[], float] = time.time,
         simulated: bool = False,
         planner: Planner = plan_in_process,
+        approve: Callable[[Store, Approval], str | None] = approve_in,
     ) -> None:
-        """`planner` checks uploads (`bot.intake.planner`): here by default, or in a worker."""
+        """`planner` checks uploads (`bot.intake.planner`) and `approve` runs the approval
+        transaction (`bot.approving`): here by default, or in the planner's worker."""
         self.store = store
         self.settings = settings
         self.prices = prices
@@ -100,6 +89,7 @@ class BatchService:
         self._clock = clock
         self.simulated = simulated
         self._planner = planner
+        self._approve = approve
         self.deliveries = DeliveryStore(store)
         self.stops = Stops(
             store, is_approver=is_approver, notifier=notifier, wake_sender=wake_sender, clock=clock
@@ -291,92 +281,18 @@ class BatchService:
 
     # Deciding
 
-    def _approval_problem(
-        self, batch: BatchHeader, actor: str, digest: str, approver: bool
-    ) -> str | None:
-        if not approver:
-            if not self.settings.approvers:
-                return "nobody can approve batches yet: set SMSBATCH_APPROVERS"
-            return "you are not an approver: ask someone listed in SMSBATCH_APPROVERS"
-        if actor == batch.prepared_by and not self.settings.self_approval:
-            return (
-                f"you prepared batch {batch.id}, so another approver must approve it "
-                "(SMSBATCH_SELF_APPROVAL is off)"
-            )
-        if batch.state is not BatchState.PENDING:
-            return decided_reason(batch)
-        if digest != batch.digest:
-            return (
-                f"batch {batch.id} has changed since this preview was drawn (its options were "
-                "edited): check the updated preview and approve that one"
-            )
-        if not batch.summary.recipients:
-            return f"batch {batch.id} has no message to send: every row was rejected or a duplicate"
-        return None
-
-    def _materialise(self, tx: Tx, batch: BatchRecord) -> list[tuple[NewChunk, list[Recipient]]]:
-        """Every chunk's final parameters (each with a newly allocated stop_dup_id) and its
-        recipients as sent (for delivery reports)."""
-        by_line = {m.line: m for m in batch.plan.messages}
-        chunks = []
-        for planned in batch.plan.chunks:
-            rows = _rows_with_references([by_line[line] for line in planned.lines])
-            stop_dup_id = tx.allocate_stop_dup_id()
-            params = send_batch_params(
-                rows,
-                planned.dca,
-                batch.plan.options,
-                stop_dup_id=stop_dup_id,
-                max_parts=batch.plan.max_parts,  # the limit the preview was checked against
-            )
-            text = params_to_json(params)
-            chunk = NewChunk(
-                planned.index, planned.dca, len(rows), text, sha256_hex(text), stop_dup_id
-            )
-            sent = [
-                Recipient(line, row.msisdn, dict(row.overrides).get("source_id"))
-                for line, row in zip(planned.lines, rows, strict=True)
-            ]
-            chunks.append((chunk, sent))
-        return chunks
-
     def approve(self, batch_id: int, actor: str, digest: str) -> Decision:
         """Approve exactly what the preview showed; of concurrent approvals one wins."""
-        approver = self._is_approver(actor)
-        now = self._clock()
-        with self.store.write() as tx:
-            batch = tx.batch_header(batch_id)
-            reason = self._approval_problem(batch, actor, digest, approver)
-            planned: list[tuple[NewChunk, list[Recipient]]] = []
-            if reason is None:  # only now every message is needed (a refusal never decodes)
-                try:
-                    planned = self._materialise(tx, tx.batch(batch_id))
-                except ValueError as exc:
-                    reason = f"batch {batch_id} cannot be submitted as it is: {exc}"
-                if reason is None and not planned:
-                    reason = f"batch {batch_id} has no submission planned; prepare it again"
-            if reason is None and tx.decide(batch_id, BatchState.APPROVED, actor, now, digest):
-                for chunk, sent in planned:
-                    tx.insert_chunk(batch_id, chunk)
-                    add_recipients(tx, batch_id, chunk.index, sent)
-                tx.audit(
-                    AuditEvent.APPROVED,
-                    at=now,
-                    actor=actor,
-                    batch_id=batch_id,
-                    channel_id=batch.channel_id,
-                    detail=_approval_detail(batch, [chunk for chunk, _ in planned]),
-                )
-            else:
-                reason = reason or decided_reason(tx.batch_header(batch_id))
-                tx.audit(
-                    AuditEvent.APPROVAL_REFUSED,
-                    at=now,
-                    actor=actor,
-                    batch_id=batch_id,
-                    channel_id=batch.channel_id,
-                    detail={"reason": reason, "digest": digest},
-                )
+        click = Approval(
+            batch_id,
+            actor,
+            digest,
+            self._clock(),
+            approver=self._is_approver(actor),
+            approvers_set=bool(self.settings.approvers),
+            self_approval=self.settings.self_approval,
+        )
+        reason = self._approve(self.store, click)
         view = self.get(batch_id)
         if reason is None:
             self._queued(view)
@@ -522,34 +438,4 @@ def _plan_detail(summary: PlanSummary, digest: str) -> dict[str, object]:
         "suppressed": summary.suppressed,
         "chunks": summary.chunks,
         "text_encoding": summary.text_encoding,
-    }
-
-
-def _rows_with_references(messages: list[Message]) -> list[BatchRow]:
-    """The submission's rows; a number repeated in it gets our source_id (`row_references`)."""
-    keys = [(m.line, m.msisdn, dict(m.overrides).get("source_id")) for m in messages]
-    rows = []
-    for message, (_, _, own), ref in zip(messages, keys, row_references(keys), strict=True):
-        extra = (("source_id", ref),) if ref is not None and own is None else ()
-        rows.append(BatchRow(message.msisdn, message.text, message.overrides + extra))
-    return rows
-
-
-def _approval_detail(batch: BatchHeader, chunks: list[NewChunk]) -> dict[str, object]:
-    return {
-        "digest": batch.digest,
-        "prepared_by": batch.prepared_by,
-        "recipients": batch.summary.recipients,
-        "parts": batch.summary.parts,
-        "credits": str(batch.summary.credits),
-        "chunks": [
-            {
-                "index": c.index,
-                "dca": c.dca.value,
-                "messages": c.messages,
-                "stop_dup_id": c.stop_dup_id,
-                "params_sha256": c.params_sha256,
-            }
-            for c in chunks
-        ],
     }

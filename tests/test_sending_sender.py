@@ -233,7 +233,7 @@ def test_messages_changed_after_approval_are_never_sent(
     """A plan edited in the database no longer matches the approved digest: nothing is sent."""
     batch_id = core.approved()
     raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("UPDATE batches SET plan = replace(plan, 'Hello 1', 'Hello 9')")
+    raw.execute("UPDATE batch_content SET plan = replace(plan, 'Hello 1', 'Hello 9')")
     drain(core.sender(client), clock)
     assert sim.requests == []
     mismatch = [e for e in core.store.audit_entries(batch_id) if e.event == "payload_mismatch"]

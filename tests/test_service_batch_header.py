@@ -122,7 +122,7 @@ def test_cards_and_status_lines_never_decode_the_plan(core: Core) -> None:
     batch_id = core.prepare(_many())
     before = card(core.service.get(batch_id), CardContext())
     raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("UPDATE batches SET plan = 'not json' WHERE id = ?", [batch_id])
+    raw.execute("UPDATE batch_content SET plan = 'not json' WHERE batch_id = ?", [batch_id])
     view = core.service.get(batch_id)
     assert card(view, CardContext()) == before
     assert [fallback(v) for v in core.service.recent()] == [before.text]
@@ -212,7 +212,8 @@ def test_the_sender_checks_a_batch_once_and_again_after_a_takeover(
     first.stop()
     raw = sqlite3.connect(core.store.path, isolation_level=None)
     raw.execute(
-        "UPDATE batches SET plan = replace(plan, 'Later 3', 'Pay now') WHERE id = ?", [later]
+        "UPDATE batch_content SET plan = replace(plan, 'Later 3', 'Pay now') WHERE batch_id = ?",
+        [later],
     )
     second = core.sender(client, plan_digest=digest, owner="second")
     _run(3, second)

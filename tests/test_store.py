@@ -21,7 +21,7 @@ from bot.store.audit import AuditEvent
 from bot.store.db import Store
 from bot.store.migrations import STOP_DUP_MODULUS, migrations
 from bot.views import when_text
-from tests.core_helpers import FakeClock, make_core
+from tests.core_helpers import FakeClock, csv_rows, make_core
 from tests.eapi_fixtures import client_for, running_simulator
 
 TABLES = {
@@ -47,6 +47,7 @@ MIGRATIONS = [
     "0006_suppression_and_inbox",
     "0007_stops_and_test_sends",
     "0008_restores",
+    "0009_batch_content",
 ]
 
 
@@ -70,6 +71,22 @@ def test_open_creates_every_table_in_wal_mode(store: Store) -> None:
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = raw.execute("SELECT name FROM _sqlite_migrations").fetchall()
     assert applied == [(name,) for name in MIGRATIONS]
+
+
+def test_changing_a_big_batch_never_rewrites_its_plan_or_upload(tmp_path: Path) -> None:
+    """Recording a 20,000-row batch's card position writes a few pages to the WAL, not the
+    megabytes of its plan and upload (they live in `batch_content`, apart from its row)."""
+    core = make_core(tmp_path / "big.db")
+    batch_id = core.prepare(csv_rows(20_000))
+    raw = _raw(core.store.path)
+    plan_bytes = raw.execute("SELECT length(plan) FROM batch_content").fetchone()[0]
+    assert plan_bytes > 2_000_000
+    core.store._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    core.service.set_card(batch_id, "C1", "1700000000.000200")
+    wal = Path(f"{core.store.path}-wal").stat().st_size
+    assert wal < 100_000, wal
+    assert core.store.batch_header(batch_id).card_ts == "1700000000.000200"
+    assert core.store.batch_source(batch_id)[0] == csv_rows(20_000)
 
 
 def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
@@ -224,6 +241,23 @@ def test_a_failed_transaction_leaves_neither_state_nor_audit(tmp_path: Path) -> 
         raise RuntimeError("crash before commit")
     assert core.store.batch(batch_id).state is BatchState.PENDING
     assert len(core.store.audit_entries()) == before
+
+
+def test_a_write_that_waits_for_the_disk_leaves_every_later_write_synced(tmp_path: Path) -> None:
+    """`write(durable=False)` commits (seen by another connection) and, even when it fails,
+    leaves the connection at synchronous=FULL, so the next outbox row is synced again."""
+    core = make_core(tmp_path / "sync.db")
+    batch_id = core.prepare()
+    conn = core.store._connection()
+    with core.store.write(durable=False) as tx:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        tx.audit(AuditEvent.CANCELLED, at=5.0, actor="U9", batch_id=batch_id)
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    seen = _raw(core.store.path).execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    assert seen == len(core.store.audit_entries())
+    with pytest.raises(RuntimeError), core.store.write(durable=False):
+        raise RuntimeError("crash before commit")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 def test_the_lease_has_one_owner_until_it_expires_or_is_released(store: Store) -> None:

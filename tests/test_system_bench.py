@@ -10,6 +10,7 @@ from bench import (
     bench_intake,
     bench_reports,
     bench_sender,
+    bench_slack_path,
     bench_spreadsheet,
     bench_suppression,
     intake_profile,
@@ -68,6 +69,14 @@ def test_ack_benchmark_measures_commands_and_clicks_while_busy() -> None:
     for kind in ("test", "stop", "home"):
         assert figures[f"busy_{kind}_p99_ms"] > 0 and figures[f"idle_{kind}_max_ms"] > 0
     assert figures["intakes"] >= 1 and figures["chunks"] >= 1
+
+
+def test_slack_path_benchmark_times_the_card_and_the_approval() -> None:
+    """300 rows: check, upload -> card and the approval's CPU in the app are all measured."""
+    figures = bench_slack_path.measure(300, repeat=1)
+    assert figures["check_s"] > 0 and figures["card_s"] > 0
+    assert figures["card_ratio"] == figures["card_s"] / figures["check_s"]
+    assert figures["approve_cpu_ms"] >= 0 and figures["ack_max_ms"] > 0
 
 
 def test_app_sampler_reports_what_the_app_threads_ran(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -28,6 +29,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
+from bot.approving import approve_by
 from bot.cli.health import MAX_HEARTBEAT_AGE
 from bot.cli.metrics import StoreCollector, build_registry, exposition, serve_metrics
 from bot.cli.replicate import Replicator
@@ -43,7 +45,7 @@ from bot.sending.reports import PushReceiver, ReportPoller
 from bot.sending.retry import RetryPolicy
 from bot.sending.sender import Sender
 from bot.service import BatchService
-from bot.store.db import Store
+from bot.store.db import Store, stored_plan_digest
 from bot.store.inbox import cursor as inbox_cursor
 from bot.store.reports import DeliveryStore
 from handlers.app import create_app
@@ -128,7 +130,7 @@ def build(settings: Settings) -> Runtime:
         RetryPolicy.from_settings(settings),
         dedup_window_seconds=settings.dedup_window_seconds,
         pending_ttl_seconds=settings.pending_ttl_seconds,
-        plan_digest=planner.digest,
+        stored_digest=partial(planner.run_or_here, stored_plan_digest, str(store.path)),
         side_tasks=[reports],
     )
     service = BatchService(
@@ -140,6 +142,7 @@ def build(settings: Settings) -> Runtime:
         wake_sender=sender.wake,
         simulated=eapi.simulated,
         planner=planner,
+        approve=approve_by(planner.run_or_here),  # the app's process stays free for acks
     )
     consent = ConsentService(
         store, settings.default_country, is_approver=slack.approvers.is_approver

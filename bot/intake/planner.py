@@ -6,7 +6,8 @@ taken from every other thread by the GIL, so acks wait. `PoolPlanner` runs the s
 one-worker `ProcessPoolExecutor` (started with "spawn": a process with threads is never forked)
 and sends back only what the store keeps (`PlannedBatch`: the plan's JSON text, its digest and
 summary), never the plan's objects, which would take as long to unpickle as to decode. The
-sender's check of a stored plan against its approved digest runs there too (`digest`).
+sender's check of a stored plan against its approved digest runs there too (`digest`), and so
+does an approval's transaction (`run_or_here`, with `bot.approving.approve_at`).
 
 The planner is injected into `BatchService`; tests and the CLI use `plan_in_process`, the app
 (`bot.cli.run`) a `PoolPlanner` made once at start-up and closed at exit.
@@ -257,14 +258,19 @@ class PoolPlanner:
                 "a very large file"
             ) from exc
 
+    def run_or_here(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in the worker (picklable, module-level work that holds the GIL long,
+        such as an approval's transaction), here if the worker died twice."""
+        try:
+            return self._run(work, *args)
+        except BrokenProcessPool:
+            logger.warning("the upload checker's worker died twice; doing the work here")
+            return work(*args)
+
     def digest(self, plan_json: bytes) -> str:
         """`plan_digest` of a stored plan, worked out in the worker (decoding and hashing a
         30,000-message plan holds the GIL for a quarter of a second); here if the worker died."""
-        try:
-            return self._run(plan_digest, plan_json)
-        except BrokenProcessPool:
-            logger.warning("the upload checker's worker died twice; checking the plan here")
-            return plan_digest(plan_json)
+        return self.run_or_here(plan_digest, plan_json)
 
     def close(self) -> None:
         """Stop the worker (after the job under way, if any); later calls raise RuntimeError."""

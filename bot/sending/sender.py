@@ -89,10 +89,12 @@ class Sender:
         idle_seconds: float = 5.0,
         stall_seconds: float = 600.0,
         plan_digest: Callable[[bytes], str] = plan_digest,
+        stored_digest: Callable[[int], str] | None = None,
         side_tasks: Sequence[SideTask] = (),
     ) -> None:
-        """`plan_digest` checks a stored plan against its approved digest: in this process by
-        default, in the upload checker's worker in the app (`PoolPlanner.digest`).
+        """`plan_digest` checks a stored plan (read here) against its approved digest;
+        `stored_digest`, when given, works out a batch's digest from its id without this process
+        reading the plan (the app: in the upload checker's worker, `stored_plan_digest`).
         `side_tasks` (report fetches, inbox reads) get a turn when no submission is ready."""
         self.store = store
         self.client = client
@@ -117,6 +119,7 @@ class Sender:
         self._report_again = False  # set when the lease is taken: unconfirmed results first
         self._due: float | None = None
         self._plan_digest = plan_digest
+        self._stored_digest = stored_digest
         self._plan_checked: tuple[int, str] | None = None  # (batch id, digest) found intact
         self.side_tasks = tuple(side_tasks)
         self._loop_at = clock()
@@ -336,7 +339,10 @@ class Sender:
         """
         if self._plan_checked == (batch.id, batch.digest):
             return None
-        problem = plan_problem(batch, self.store.plan_bytes(batch.id), self._plan_digest)
+        if self._stored_digest is not None:
+            problem = plan_problem(batch, batch.id, self._stored_digest)
+        else:
+            problem = plan_problem(batch, self.store.plan_bytes(batch.id), self._plan_digest)
         if problem is None:
             self._plan_checked = (batch.id, batch.digest)
         return problem

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.codec import PLAN_DECODE_ERRORS, params_from_json, sha256_hex
 from bot.eapi.client import Outcome, SubmitResult, meaning
@@ -26,6 +26,7 @@ from bot.store.records import AttemptAnswer, BatchHeader, ChunkRecord
 from bot.store.stops import is_stopped
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ACTOR = "sender"
 UNKNOWN_REASON = "outcome unknown — check the EAPI account before resending"
@@ -78,12 +79,11 @@ def integrity_problem(chunk: ChunkRecord, params_json: str, stored_sha: str) -> 
     return None
 
 
-def plan_problem(
-    batch: BatchHeader, plan_json: bytes, digest_of: Callable[[bytes], str]
-) -> str | None:
-    """Why the batch's stored messages are not the approved ones, or None when they are."""
+def plan_problem(batch: BatchHeader, stored: T, digest_of: Callable[[T], str]) -> str | None:
+    """Why the batch's stored messages are not the approved ones, or None when they are
+    (`stored`: the plan's bytes, or what `digest_of` reads them by)."""
     try:
-        matches = digest_of(plan_json) == batch.digest
+        matches = digest_of(stored) == batch.digest
     except PLAN_DECODE_ERRORS:
         matches = False
     if not matches:
@@ -242,7 +242,10 @@ class Steps:
         """Record an attempt's answer, then accept, fail, retry or give up on the chunk."""
         now = self.clock()
         answer = answer_of(result)
-        with self.store.write() as tx:
+        # Not synced on its own: lost in a power cut, it reads as the attempt in flight that
+        # recovery already handles (resent with its stop_dup_id, or unknown), and the next
+        # attempt's durable commit syncs it (the outbox row before a POST always is).
+        with self.store.write(durable=False) as tx:
             closed = tx.finish_attempt(chunk.id, number, now, answer)
             self._audit(
                 tx,

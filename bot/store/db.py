@@ -1,7 +1,8 @@
 """The SQLite store: every SQL statement of smsbatch lives here (schema: `migrations`).
 
 One connection per thread (WAL, `busy_timeout`, `synchronous=FULL` so that a committed outbox
-row survives a power cut), opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
+row survives a power cut; `write(durable=False)` for a record that may wait for the next
+durable commit), opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
 transaction taken through `Store.write()`, which yields a `Tx` holding the write statements.
 A state change is a conditional update (`... WHERE state = 'pending'`) written in the same
 transaction as its audit entry, so of many concurrent deciders exactly one changes anything.
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.codec import plan_from_json
+from bot.codec import plan_digest, plan_from_json
 from bot.errors import BatchNotFound, StoreError
 from bot.intake.summary import FIGURE_COLUMNS, rejected_from_json
 from bot.model import BatchPlan, BatchState, RejectedRow
@@ -85,8 +86,11 @@ _HEADER_COLUMNS = (
     f"{', '.join(FIGURE_COLUMNS)}, preview"
 )
 # The header never names `plan`: a big batch's plan is megabytes of JSON to copy and decode.
+# It and the upload live in `batch_content` (migration 0009), so that reading or updating a
+# batch's row never walks or rewrites them.
 _SELECT_HEADER = f"SELECT {_HEADER_COLUMNS} FROM batches "  # noqa: S608 - constant names
-_SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan FROM batches "  # noqa: S608 - constant names
+_WITH_CONTENT = "FROM batches JOIN batch_content ON batch_content.batch_id = batches.id "
+_SELECT_BATCH = f"SELECT {_HEADER_COLUMNS}, plan {_WITH_CONTENT}"
 _SELECT_CHUNK = (
     "SELECT id, batch_id, chunk_index, dca, messages, params_sha256, stop_dup_id, state, attempts, "
     "status_code, description, eapi_batch_id, reason, first_attempt_at, next_attempt_at, "
@@ -114,6 +118,22 @@ _MARK_BATCH = (
     "UPDATE batches SET reported_at = ? WHERE id = ? "  # noqa: S608
     f"AND reported_at IS NULL AND {_IN_REPORTED_BATCH}"
 )
+
+
+def stored_plan_digest(path: str, batch_id: int) -> str:
+    """`plan_digest` of a batch's stored plan, read over a read-only connection of this
+    process's own: the planner's worker checks a 100,000-message plan (26 MB of JSON) without
+    the app's process reading or sending it. PLAN_DECODE_ERRORS if the plan is damaged."""
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        sql = "SELECT CAST(plan AS BLOB) FROM batch_content WHERE batch_id = ?"
+        row = conn.execute(sql, [batch_id]).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise BatchNotFound(f"there is no batch {batch_id}")
+    return plan_digest(row[0])
 
 
 class _Reader:
@@ -151,7 +171,8 @@ class _Reader:
 
     def stored_plan(self, batch_id: int, digest: str) -> BatchPlan:
         """The batch's plan, decoded, as long as it still has this digest (else StoreError)."""
-        row = self._one("SELECT plan FROM batches WHERE id = ? AND digest = ?", [batch_id, digest])
+        sql = f"SELECT plan {_WITH_CONTENT}WHERE id = ? AND digest = ?"
+        row = self._one(sql, [batch_id, digest])
         if row is None:
             self._batch_row("SELECT id FROM batches ", batch_id)  # BatchNotFound for a wrong id
             raise StoreError(f"batch {batch_id} was re-planned since it was read; read it again")
@@ -159,7 +180,7 @@ class _Reader:
 
     def plan_bytes(self, batch_id: int) -> bytes:
         """The batch's plan as stored (UTF-8 JSON, not decoded), to check it against its digest."""
-        row = self._batch_row("SELECT CAST(plan AS BLOB) AS plan FROM batches ", batch_id)
+        row = self._batch_row(f"SELECT CAST(plan AS BLOB) AS plan {_WITH_CONTENT}", batch_id)
         return bytes(row["plan"])
 
     def rejected_rows(self, batch_id: int) -> list[RejectedRow]:
@@ -286,12 +307,17 @@ class Tx(_Reader):
         return entry
 
     def insert_batch(self, fields: dict[str, Any]) -> int:
-        """A new pending batch; returns its id."""
-        names = ", ".join(fields)
-        marks = ", ".join("?" * len(fields))
+        """A new pending batch (its `plan` and `source` among the fields); returns its id."""
+        row = {k: v for k, v in fields.items() if k not in ("plan", "source")}
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
         sql = f"INSERT INTO batches ({names}) VALUES ({marks})"  # noqa: S608 - our own keys
-        cursor = self._conn.execute(sql, list(fields.values()))
-        return int(cursor.lastrowid or 0)
+        batch_id = int(self._conn.execute(sql, list(row.values())).lastrowid or 0)
+        self._run(
+            "INSERT INTO batch_content (batch_id, plan, source) VALUES (?, ?, ?)",
+            [batch_id, fields["plan"], fields["source"]],
+        )
+        return batch_id
 
     def link_upload(self, file_id: str, batch_id: int) -> bool:
         """Record the batch prepared from a claimed upload; False if it has one (or no claim)."""
@@ -301,9 +327,13 @@ class Tx(_Reader):
     def replan(self, batch_id: int, fields: dict[str, Any]) -> bool:
         """New plan columns (plan, options, digest, summary) for a pending batch; False if it
         is no longer pending."""
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        row = {k: v for k, v in fields.items() if k != "plan"}
+        assignments = ", ".join(f"{name} = ?" for name in row)
         sql = f"UPDATE batches SET {assignments} WHERE id = ? AND state = ?"  # noqa: S608 - our keys
-        return self._run(sql, [*fields.values(), batch_id, BatchState.PENDING.value]) == 1
+        if self._run(sql, [*row.values(), batch_id, BatchState.PENDING.value]) != 1:
+            return False
+        plan = "UPDATE batch_content SET plan = ? WHERE batch_id = ?"
+        return self._run(plan, [fields["plan"], batch_id]) == 1
 
     def set_card(self, batch_id: int, channel_id: str, ts: str) -> None:
         """Remember where the preview card was posted."""
@@ -506,17 +536,28 @@ class Store(_Reader):
         self._local = threading.local()
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back."""
+    def write(self, *, durable: bool = True) -> Iterator[Tx]:
+        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back.
+
+        `durable=False` commits without waiting for the disk (`synchronous=NORMAL`): the
+        transaction survives a crash of the process at once, and a power cut from the next
+        durable commit on, which syncs the whole write-ahead log, this one included.
+        """
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            yield Tx(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # a failed COMMIT can leave the transaction open
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # a failed COMMIT can leave the transaction open
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")
 
     @contextmanager
     def snapshot(self) -> Iterator[_Reader]:
@@ -581,7 +622,8 @@ class Store(_Reader):
 
     def batch_source(self, batch_id: int) -> tuple[bytes, str]:
         """The original upload (or pasted text, UTF-8) and its kind, for re-planning."""
-        row = self._one("SELECT source, source_kind FROM batches WHERE id = ?", [batch_id])
+        sql = f"SELECT source, source_kind {_WITH_CONTENT}WHERE id = ?"
+        row = self._one(sql, [batch_id])
         if row is None:
             raise BatchNotFound(f"there is no batch {batch_id}")
         return bytes(row["source"]), str(row["source_kind"])
