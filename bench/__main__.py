@@ -2,7 +2,7 @@
 
 Result is PASS or FAIL for a figure with a target from issues 3-5, 10-12 and 14, blank for a figure
 shown for context. Rows are printed as each suite finishes (intake, spreadsheet, sender, ack,
-Slack path, reports, suppression: about 7 minutes in all on the 2-core machine). The exit code
+Slack path, reports, suppression: about 4 minutes in all on the 2-core machine). The exit code
 is 0 whatever the results: the table is the report.
 """
 
