@@ -115,11 +115,19 @@ def sender_rows() -> list[Row]:
 
 
 def ack_rows() -> list[Row]:
-    """Issue 5: ack p50/p99/max of 200 commands and 200 clicks, idle and busy."""
+    """Issues 5 and 13: ack p50/p99/max of 200 commands, Approve, Test and Stop clicks and
+    Home tab opens, idle and busy."""
     f = bench_ack.measure()
     rows: list[Row] = []
+    kinds = (
+        ("command", "200 slash commands"),
+        ("click", "200 button clicks"),
+        ("test", "200 Send me a test clicks"),
+        ("stop", "200 Stop clicks"),
+        ("home", "200 Home tab opens"),
+    )
     for phase in ("idle", "busy"):
-        for kind, label in (("command", "200 slash commands"), ("click", "200 button clicks")):
+        for kind, label in kinds:
             key = f"{phase}_{kind}"
             p99 = f[f"{key}_p99_ms"]
             figures = _ms(f[f"{key}_p50_ms"], p99, f[f"{key}_max_ms"])
