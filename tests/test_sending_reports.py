@@ -47,6 +47,14 @@ def core(tmp_path: Path, clock: FakeClock) -> Iterator[Core]:
     made.store.close()
 
 
+@pytest.fixture
+def client(sim: SimulatorServer) -> Iterator[EapiClient]:
+    """A client for the simulator, closed after the test."""
+    made = client_for(sim)
+    yield made
+    made.close()
+
+
 def _sender(core: Core, client: EapiClient, clock: FakeClock) -> tuple[Sender, ReportPoller]:
     poller = ReportPoller(core.store, client, core.notifier, DELAYS, clock=clock)
     return core.sender(client, side_tasks=[poller]), poller
@@ -73,10 +81,9 @@ def _report_requests(sim: SimulatorServer) -> list[float]:
 
 
 def test_polling_follows_the_delays_and_ends_with_what_the_simulator_decided(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """Fetches at 60, 300 and 900 s; final states match the simulator; leftovers are unknown."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(30))
     start = clock()
@@ -100,14 +107,12 @@ def test_polling_follows_the_delays_and_ends_with_what_the_simulator_decided(
     assert events.count(AuditEvent.REPORT_FETCHED) == 3
     assert events.count(AuditEvent.REPORTS_CLOSED) == 1
     assert sim.max_in_flight == 1
-    client.close()
 
 
 def test_the_thread_hears_of_the_first_reports_and_the_final_counts_only(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """Two announcements per batch: the first reports, then the final counts."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(12))
     _drive(sender, clock, until=clock() + 10_000)
@@ -115,14 +120,12 @@ def test_the_thread_hears_of_the_first_reports_and_the_final_counts_only(
     assert [e.delivery_final for e in told] == [False, True]
     assert told[-1].delivery == DeliveryStore(core.store).delivery_counts(batch_id)
     assert told[-1].batch_id == batch_id
-    client.close()
 
 
 def test_a_waiting_submission_goes_before_a_due_fetch(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """With a fetch due and a batch approved, the submission is sent first."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     core.approved(csv_rows(3))
     _drive(sender, clock, until=clock())  # accepted and scheduled; first fetch due in 60 s
@@ -133,7 +136,6 @@ def test_a_waiting_submission_goes_before_a_due_fetch(
     while sender.run_once():
         pass
     assert _report_requests(sim), "the fetch follows once no submission is ready"
-    client.close()
 
 
 @pytest.mark.parametrize("fault", ["40", "503", "timeout", "garbage", "23"])
@@ -167,12 +169,11 @@ def test_a_failed_fetch_is_retried_later_and_marks_nothing(
 
 
 def test_the_schedule_survives_a_restart_between_two_polls(
-    tmp_path: Path, sim: SimulatorServer, clock: FakeClock
+    tmp_path: Path, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """A new process resumes at the next delay: no fetch repeated, none lost."""
     db = tmp_path / "smsbatch.db"
     core = make_core(db, clock=clock)
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(30))  # enough rows for some to stay pending to the end
     start = clock()
@@ -185,14 +186,12 @@ def test_the_schedule_survives_a_restart_between_two_polls(
     assert [round(at - start) for at in _report_requests(sim)] == [60, 300, 900]
     assert DeliveryStore(again.store).delivery_counts(batch_id).pending == 0
     again.store.close()
-    client.close()
 
 
 def test_a_repeated_number_is_told_apart_by_our_source_id(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """The same number twice in one submission carries L+line and gets its own report."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     data = b"msisdn,message\n447700900001,first\n447700900002,other\n447700900001,second\n"
     batch_id = core.approved(data)
@@ -203,7 +202,6 @@ def test_a_repeated_number_is_told_apart_by_our_source_id(
     assert chunk.eapi_batch_id is not None
     truth = sim.report_codes(chunk.eapi_batch_id, _report_requests(sim)[-1])
     assert [m.status_code for m in DeliveryStore(core.store).messages(batch_id)] == truth
-    client.close()
 
 
 def test_missed_delays_are_fetched_once_not_one_by_one() -> None:
@@ -216,10 +214,9 @@ def test_missed_delays_are_fetched_once_not_one_by_one() -> None:
 
 
 def test_pushed_reports_apply_idempotently_and_never_go_back(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """A repeated or out-of-order push changes nothing; a final state stays final."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(2))
     _drive(sender, clock, until=clock())
@@ -237,14 +234,12 @@ def test_pushed_reports_apply_idempotently_and_never_go_back(
     receive(push | {"batch_id": "1"})  # none of ours: logged, accepted, nothing changes
     with pytest.raises(ValueError, match="status must be digits"):
         receive(push | {"status": "x"})
-    client.close()
 
 
 def test_unknown_from_status_70_may_still_become_delivered(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """70 is unknown, a later 11 delivers it; an older 0 after the 70 does not reopen it."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(1))
     _drive(sender, clock, until=clock())
@@ -256,14 +251,12 @@ def test_unknown_from_status_70_may_still_become_delivered(
     assert _states(core.store, batch_id)[0][1] is DeliveryState.UNKNOWN
     receive(push | {"status": "11"})
     assert _states(core.store, batch_id)[0][1] is DeliveryState.DELIVERED
-    client.close()
 
 
 def test_a_push_for_a_batch_without_records_announces_nothing(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """A batch approved before reports were kept has no rows: a push changes and tells nothing."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(1))
     _drive(sender, clock, until=clock())
@@ -274,14 +267,12 @@ def test_a_push_for_a_batch_without_records_announces_nothing(
     receive = PushReceiver(core.store, notifier, clock=clock)
     receive({"msisdn": "447400100000", "batch_id": str(chunk.eapi_batch_id), "status": "11"})
     assert notifier.events == []
-    client.close()
 
 
 def test_fetches_failing_a_day_after_the_last_delay_stop_and_leave_unknown(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """A refused login for days does not retry for ever: pending becomes unknown, audited."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     batch_id = core.approved(csv_rows(3))
     _drive(sender, clock, until=clock())
@@ -294,14 +285,12 @@ def test_fetches_failing_a_day_after_the_last_delay_stop_and_leave_unknown(
     events = [e.event for e in core.store.audit_entries(batch_id)]
     assert events.count(AuditEvent.REPORTS_CLOSED) == 1
     assert sender.next_due is None or sender.next_due > clock() + 86_000
-    client.close()
 
 
 def test_messages_of_a_failed_submission_become_failed_without_a_fetch(
-    core: Core, sim: SimulatorServer, clock: FakeClock
+    core: Core, sim: SimulatorServer, client: EapiClient, clock: FakeClock
 ) -> None:
     """A submission answered 24 never gets a report: its messages are failed, not pending."""
-    client = client_for(sim)
     sender, _ = _sender(core, client, clock)
     sim.set_script("24")
     batch_id = core.approved(csv_rows(3))
@@ -312,4 +301,3 @@ def test_messages_of_a_failed_submission_become_failed_without_a_fetch(
     assert [e.delivery_final for e in told] == [True]
     count, data = core.service.failures_csv(batch_id)
     assert count == 3 and b"not sent: its submission failed" in data
-    client.close()
