@@ -8,7 +8,7 @@ the digest of what the card showed, so nothing saved after posting is needed to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,9 @@ class Click:
     def location(self) -> tuple[str, str]:
         """The card's channel and ts."""
         return self.channel, self.message_ts
+
+
+Listener = Callable[[Ack, dict[str, Any], dict[str, Any]], None]
 
 
 def register(app: App, services: Services) -> None:
@@ -137,25 +140,15 @@ def register(app: App, services: Services) -> None:
     # Listeners unpack first, then ack, then hand over: Bolt drops an ack whose listener
     # raises afterwards, so nothing after ack() may fail.
 
-    def on_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        click = Click.from_payload(body, action)
-        ack()
-        services.jobs.submit("approve", lambda: approve(click), lambda t: tell(click, t))
+    def handed_over(name: str, work: Callable[[Click], None]) -> Listener:
+        """A click listener that unpacks, acks, and runs `work` on the job pool."""
 
-    def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        click = Click.from_payload(body, action)
-        ack()
-        services.jobs.submit("cancel", lambda: cancel(click), lambda t: tell(click, t))
+        def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+            click = Click.from_payload(body, action)
+            ack()
+            services.jobs.submit(name, lambda: work(click), lambda t: tell(click, t))
 
-    def on_test(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        click = Click.from_payload(body, action)
-        ack()
-        services.jobs.submit("test", lambda: test(click), lambda t: tell(click, t))
-
-    def on_stop(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        click = Click.from_payload(body, action)
-        ack()
-        services.jobs.submit("stop", lambda: stop(click), lambda t: tell(click, t))
+        return listener
 
     def on_options(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         click = Click.from_payload(body, action)
@@ -165,8 +158,8 @@ def register(app: App, services: Services) -> None:
         if problem:
             services.jobs.submit("options refused", lambda: tell(click, problem), None)
 
-    app.action(ids.APPROVE)(on_approve)
-    app.action(ids.CANCEL)(on_cancel)
+    app.action(ids.APPROVE)(handed_over("approve", approve))
+    app.action(ids.CANCEL)(handed_over("cancel", cancel))
     app.action(ids.OPTIONS)(on_options)
-    app.action(ids.STOP)(on_stop)
-    app.action(ids.TEST)(on_test)
+    app.action(ids.STOP)(handed_over("stop", stop))
+    app.action(ids.TEST)(handed_over("test", test))
