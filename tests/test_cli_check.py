@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from bench.intake_file import build_file
-from bot.cli.check import write_json
+from bot.cli.check import _message_json, _message_text, write_json
 from bot.cli.main import main
 from bot.config import Settings
-from bot.intake.plan import IntakeLimits, plan_batch
+from bot.intake.plan import IntakeLimits, plan_batch, plan_text
 from bot.intake.pricing import PriceTable
 from bot.model import BatchPlan, SendOptions
 
@@ -279,3 +279,24 @@ def test_a_typical_file_of_the_row_limit_needs_the_size_limit_raised(
     monkeypatch.setenv("SMSBATCH_MAX_FILE_BYTES", "33554432")
     assert main(["check", str(path)]) == 0
     assert f"Rows read:   {rows}\n" in capsys.readouterr().out
+
+
+def test_each_message_is_written_as_json_dumps_writes_it() -> None:
+    """The compact writer's hand-joined message objects are exactly what `json.dumps` gives,
+    for every kind of message: quotes, control characters, emoji, 16-bit reasons, overrides,
+    flags."""
+    text = (
+        "msisdn,message,sender,routing_group\n"
+        '447400123456,"Say ""hi"" \\ to Zoë 😀",Acme,2\n'
+        "447400123457,Price [incl. VAT] ~ {portal},,\n"
+        '447400123458,"two\nlines — ok",,\n'
+        "7400123459,Is this caf? open,,\n"
+        "447400123459,Other text,,\n"
+    )
+    plan = plan_text(text, SendOptions(), IntakeLimits(), PriceTable())
+    assert len(plan.messages) == 5
+    assert any(m.flags for m in plan.messages) and any(m.overrides for m in plan.messages)
+    assert any(m.encoding_reason for m in plan.messages)
+    for message in plan.messages:
+        expected = json.dumps(_message_json(message), ensure_ascii=False, separators=(",", ":"))
+        assert _message_text(message) == expected

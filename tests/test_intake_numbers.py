@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import phonenumbers
 import pytest
 
+from bot.intake import numbers
 from bot.intake.numbers import (
     DRAMA_FLAG,
     SCIENTIFIC_REASON,
     BadNumber,
     Number,
+    _only_international,
     looks_like_number,
     parse_number,
 )
@@ -197,3 +201,39 @@ def test_type_and_region_match_the_public_api(raw: str) -> None:
     number = phonenumbers.parse(raw, None)
     expected = (phonenumbers.number_type(number), phonenumbers.region_code_for_number(number))
     assert _typed(number) == expected
+
+
+def _digits_cases() -> list[tuple[str, str]]:
+    """Digits-only cells, each country's numbers written without `+`, read in many regions."""
+    rng = random.Random(14)
+    samples = ["33612345678", "4915123456789", "12015550123", "390612345678", "61412345678"]
+    for _ in range(400):
+        samples.append(
+            str(rng.randrange(1, 10)) + "".join(rng.choices("0123456789", k=rng.randrange(4, 17)))
+        )
+    regions = ("GB", "US", "DE", "FR", "IT", "RU", "AU", "IN", "BR", "JP", "CN", "ZA", "GG")
+    return [(digits, region) for digits in samples for region in regions]
+
+
+def test_the_international_shortcut_agrees_with_the_full_path() -> None:
+    """Digits that cannot be a national number skip the national parse and get the same result.
+
+    The full path parses in the region first and reads `+digits` only when that may differ; the
+    shortcut must never change an answer, whatever the digits and the default region.
+    """
+    shortcuts = 0
+    for digits, region in _digits_cases():
+        full = _full_path(digits, region)
+        assert parse_number(digits, region) == full, (digits, region)
+        shortcuts += _only_international(digits, region) and isinstance(full, Number)
+    assert shortcuts > 100  # the shortcut was taken, so the comparison means something
+
+
+def _full_path(digits: str, region: str) -> Number | BadNumber:
+    """`parse_number` with the shortcut turned off."""
+    shortcut = numbers._only_international
+    numbers._only_international = lambda bare, region: False
+    try:
+        return parse_number(digits, region)
+    finally:
+        numbers._only_international = shortcut

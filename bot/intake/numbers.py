@@ -38,6 +38,8 @@ _SEPARATORS = str.maketrans("", "", " \u00a0\u202f\u2007\t-./()")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 # Ofcom reserves +44 7700 900000-900999 for drama and testing; libphonenumber calls them invalid,
 # but they are what people put in sample files, so they are accepted and flagged.
+# phonenumbers refuses a national number longer than this (TOO_LONG) before reading it.
+_MAX_NATIONAL = 17
 _DRAMA = re.compile(r"\+447700900\d{3}")
 DRAMA_FLAG = "Ofcom's drama/test range: no phone will receive it"
 
@@ -104,6 +106,10 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
     plain = bare.removeprefix("+").isdigit()
     if not plain and _SCIENTIFIC.fullmatch(text):
         return BadNumber(SCIENTIFIC_REASON)
+    if bare.isdigit() and bare.isascii() and _only_international(bare, default_region):
+        international = _valid_international(bare)
+        if international is not None:
+            return international
     try:
         number = phonenumbers.parse(text, default_region)
     except NumberParseException as exc:
@@ -126,6 +132,69 @@ def parse_number(raw: str, default_region: str) -> Number | BadNumber:
         flags.append("not a mobile number; it may not receive SMS")
     msisdn = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
     return Number(msisdn=msisdn, country=region or default_region, flags=tuple(flags))
+
+
+def _only_international(bare: str, region: str) -> bool:
+    """True when digits-only input cannot be a valid national number of `region`.
+
+    Then its national reading can only end as the `+digits` reading does (`_resolve_ambiguous`
+    picks the valid one), so when that is valid the national parse is skipped: a fifth of a
+    typical file's cells are other countries' numbers without `+`. Conservative by construction:
+    parsing the digits in `region` would keep them whole as the national number (no trunk or
+    international prefix, nor the region's calling code, at their start) and no region of that
+    calling code has a number of their length. test_intake_numbers holds it against the full path.
+    """
+    if bare.startswith("0") or len(bare) > _MAX_NATIONAL:
+        return False
+    rules = _national_rules(region)
+    return (
+        rules is not None
+        and len(bare) not in rules.lengths
+        and not bare.startswith(rules.calling_code)
+        and not any(prefix.match(bare) for prefix in rules.prefixes)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _NationalRules:
+    calling_code: str
+    lengths: frozenset[int]  # every possible national length in the calling code's regions
+    prefixes: tuple[re.Pattern[str], ...]  # international and trunk prefixes phonenumbers strips
+
+
+@cache
+def _national_rules(region: str) -> _NationalRules | None:
+    """What `_only_international` needs of a region, or None when it cannot be sure."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.country_code is None:
+        return None
+    lengths: set[int] = set()
+    for member in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ()):
+        member_data = PhoneMetadata.metadata_for_region_or_calling_code(
+            metadata.country_code, member
+        )
+        general = None if member_data is None else member_data.general_desc
+        possible = None if general is None else general.possible_length
+        if not possible:  # phonenumbers then matches the pattern alone: length says nothing
+            return None
+        lengths.update(possible)
+    patterns = (metadata.international_prefix, metadata.national_prefix_for_parsing)
+    prefixes = tuple(re.compile(pattern) for pattern in patterns if pattern)
+    return _NationalRules(str(metadata.country_code), frozenset(lengths), prefixes)
+
+
+def _valid_international(digits: str) -> Number | None:
+    """`+digits` as a Number when that is a valid number (else None: take the full path)."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except NumberParseException:
+        return None
+    kind, region = _typed(number)
+    if kind == PhoneNumberType.UNKNOWN or region is None:
+        return None
+    flags = () if kind in _MOBILE_TYPES else ("not a mobile number; it may not receive SMS",)
+    msisdn = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
+    return Number(msisdn=msisdn, country=region, flags=flags)
 
 
 def _could_be_ambiguous(bare: str, national: phonenumbers.PhoneNumber) -> bool:

@@ -204,6 +204,16 @@ class _Context:
     required: int  # cells a row needs for its number (and message) cell
     # Each distinct number cell parsed once: a list that repeats numbers pays for each only once.
     numbers: dict[str, Number | BadNumber] = field(default_factory=dict)
+    # Looked up once, not per row (the row loop is the intake's hot path).
+    width: int = field(init=False)
+    number_at: int = field(init=False)
+    max_parts: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = self.table.columns
+        object.__setattr__(self, "width", columns.width)
+        object.__setattr__(self, "number_at", columns.index["msisdn"])
+        object.__setattr__(self, "max_parts", self.limits.max_parts)
 
 
 def _plan(
@@ -217,7 +227,7 @@ def _plan(
     ctx = _context(table, options, limits)
     messages: list[Message] = []
     rejected: list[RejectedRow] = []
-    groups: dict[int, int | None] = {}
+    groups: dict[int, int] = {}  # line -> the routing group a row's own column gives it
     data_in_ignored: set[int] = set()
     unnamed = [i for i, label in table.columns.ignored if label.endswith("(no header)")]
     for record in table.records:
@@ -230,10 +240,11 @@ def _plan(
         else:
             message, group = outcome
             messages.append(message)
-            groups[message.line] = group
+            if group is not None:
+                groups[message.line] = group
     messages, suppressed_rows = _drop_suppressed(messages, suppressed)
-    kept, duplicates = _drop_duplicates(messages)
-    kept = _flag_same_number(kept)
+    kept, duplicates, texts_per_number = _drop_duplicates(messages)
+    kept = _flag_same_number(kept, texts_per_number)
     cost = _cost(kept, groups, options, prices)
     return BatchPlan(
         rows=len(table.records),
@@ -292,14 +303,17 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
     """One record to a message (and the routing group that prices it), or a rejected row."""
     line, cells = record.line, record.cells
     # A well-formed row (the usual case) skips the shape checks.
-    if record.error is not None or not ctx.required <= len(cells) <= ctx.table.columns.width:
+    if record.error is not None or not ctx.required <= len(cells) <= ctx.width:
         shape = _shape_problem(record, ctx)
         if shape is not None:
             return shape
-    index, label = ctx.table.columns.index, ctx.row_label
-    number = _number(record, ctx)
+    label = ctx.row_label
+    cell = cells[ctx.number_at]
+    number = ctx.numbers.get(cell)
+    if number is None or ctx.table.spreadsheet:  # a workbook's cells have types: see _number
+        number = _number(record, ctx)
     if isinstance(number, BadNumber):
-        return RejectedRow(line, label["msisdn"], number.reason, _shorten(cells[index["msisdn"]]))
+        return RejectedRow(line, label["msisdn"], number.reason, _shorten(cell))
     raw_text = ctx.texts.text(cells)
     if isinstance(raw_text, MissingValue):
         value = raw_text.error or ""
@@ -307,11 +321,17 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
     text = raw_text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in raw_text else raw_text
     forced = first_non_7bit(text)
     dca, parts = parts_given(text, forced)
-    problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
-    if problem == _EMPTY and ctx.table.spreadsheet:
-        problem = f"{_EMPTY} {EMPTY_CELL}"
-    if problem is None and parts > ctx.limits.max_parts:
-        problem = _too_long(text, parts, ctx.limits.max_parts, forced)
+    # A printable text has no control character and no line break: only emptiness and a
+    # spreadsheet error are left to look for (most rows stop here).
+    stripped = text.strip() if text.isprintable() else None
+    if stripped and stripped not in SPREADSHEET_ERRORS:
+        problem = None
+    else:
+        problem = _text_problem(text, ctx.table.delimiter, ctx.limits.default_country)
+        if problem == _EMPTY and ctx.table.spreadsheet:
+            problem = f"{_EMPTY} {EMPTY_CELL}"
+    if problem is None and parts > ctx.max_parts:
+        problem = _too_long(text, parts, ctx.max_parts, forced)
     if problem is not None:
         return RejectedRow(line, label["message"], problem, _shorten(raw_text))
     overrides: RowOverrides | OverrideProblem = _NO_OVERRIDES
@@ -329,7 +349,7 @@ def _check_row(record: Record, ctx: _Context) -> RejectedRow | tuple[Message, in
         country=number.country,
         encoding_reason=None if forced is None else _forced_words(forced),
         overrides=overrides.values,
-        flags=number.flags + _text_flags(text),
+        flags=number.flags + _text_flags(text) if "?" in text else number.flags,
     )
     return message, overrides.routing_group
 
@@ -458,30 +478,45 @@ def _shorten(value: str) -> str:
     return value if len(value) <= _VALUE_MAX else value[: _VALUE_MAX - 1] + "…"
 
 
-def _drop_duplicates(messages: list[Message]) -> tuple[list[Message], list[DuplicateRow]]:
-    """Keep the first of each (number, text); later ones become duplicates naming it."""
+def _drop_duplicates(
+    messages: list[Message],
+) -> tuple[list[Message], list[DuplicateRow], dict[str, int]]:
+    """Keep the first of each (number, text); later ones become duplicates naming it.
+
+    Also counts the texts each number keeps, so that `_flag_same_number` looks only at the
+    numbers that get more than one.
+    """
     first: dict[tuple[str, str], int] = {}
+    texts: dict[str, int] = {}
     kept: list[Message] = []
     duplicates: list[DuplicateRow] = []
     for message in messages:
-        key = (message.msisdn, message.text)
+        msisdn = message.msisdn
+        key = (msisdn, message.text)
         if key in first:
-            duplicates.append(DuplicateRow(message.line, first[key], message.msisdn))
+            duplicates.append(DuplicateRow(message.line, first[key], msisdn))
         else:
             first[key] = message.line
+            texts[msisdn] = texts.get(msisdn, 0) + 1
             kept.append(message)
-    return kept, duplicates
+    return kept, duplicates, texts
 
 
-def _flag_same_number(messages: list[Message]) -> list[Message]:
-    """Flag every message whose number also gets a different text on another row."""
+def _flag_same_number(messages: list[Message], texts: dict[str, int]) -> list[Message]:
+    """Flag every message whose number also gets a different text on another row.
+
+    `texts` counts the kept texts of each number (`_drop_duplicates`).
+    """
     lines: dict[str, list[int]] = defaultdict(list)
     for message in messages:
-        lines[message.msisdn].append(message.line)
+        if texts[message.msisdn] > 1:
+            lines[message.msisdn].append(message.line)
+    if not lines:  # the usual file: one text for each number
+        return messages
     flagged = []
     for message in messages:
-        same = lines[message.msisdn]
-        if len(same) == 1:  # the usual case: one text for this number
+        same = lines.get(message.msisdn)
+        if same is None:
             flagged.append(message)
             continue
         # Only the first five others are named, so only six lines are looked at: linear overall
@@ -508,24 +543,29 @@ def _chunks(messages: list[Message], size: int) -> tuple[PlannedChunk, ...]:
 
 def _cost(
     messages: list[Message],
-    groups: dict[int, int | None],
+    groups: dict[int, int],
     options: SendOptions,
     prices: PriceTable,
 ) -> tuple[CostLine, ...]:
-    """Credits by destination country; a row's own routing group prices that row."""
-    price_of: dict[tuple[str, int | None], Decimal] = {}
+    """Credits by destination country; a row's own routing group prices that row.
+
+    Parts are summed per (country, group) first: one price lookup and one exact Decimal
+    product per pair, not per message.
+    """
     count: dict[str, int] = defaultdict(int)
-    parts: dict[str, int] = defaultdict(int)
-    credits: dict[str, Decimal] = defaultdict(Decimal)
+    parts: dict[tuple[str, int | None], int] = defaultdict(int)
+    default = options.routing_group
     for message in messages:
-        group = groups.get(message.line) or options.routing_group
-        key = (message.country, group)
-        if key not in price_of:
-            price_of[key] = prices.credits_per_part(message.country, group)
-        count[message.country] += 1
-        parts[message.country] += message.parts
-        credits[message.country] += price_of[key] * message.parts
-    lines = [CostLine(c, count[c], parts[c], credits[c]) for c in count]
+        country = message.country
+        count[country] += 1
+        group = (groups.get(message.line) or default) if groups else default
+        parts[country, group] += message.parts
+    parts_of: dict[str, int] = defaultdict(int)
+    credits: dict[str, Decimal] = defaultdict(Decimal)
+    for (country, group), total in parts.items():
+        parts_of[country] += total
+        credits[country] += prices.credits_per_part(country, group) * total
+    lines = [CostLine(c, count[c], parts_of[c], credits[c]) for c in count]
     return tuple(sorted(lines, key=lambda line: (-line.credits, -line.messages, line.country)))
 
 

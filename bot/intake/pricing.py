@@ -27,7 +27,6 @@ No file at all means 1 credit a part everywhere.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -137,6 +136,8 @@ def _table_from(base: Prices, countries: dict[str, Prices], source: str) -> Pric
 
 def _parse(raw: bytes, path: Path) -> Mapping[str, Any]:
     """Parse the file as TOML or JSON (by extension, else by its first character)."""
+    import tomllib  # here, not at the top: most runs have no price table (5 ms of every check)
+
     suffix = path.suffix.lower()
     as_json = suffix == ".json" or (suffix != ".toml" and raw.lstrip()[:1] == b"{")
     try:
