@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -108,11 +109,13 @@ def message_from_dict(data: dict[str, Any]) -> Message:
     return _message_from_dict(data)
 
 
-def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
-    """A BatchPlan as a JSON-ready dict (Decimal credits as strings, so nothing is rounded)."""
-    return {
+def plan_to_dict(plan: BatchPlan, *, messages: bool = True) -> dict[str, Any]:
+    """A BatchPlan as a JSON-ready dict (Decimal credits as strings, so nothing is rounded).
+
+    Without `messages` the dict leaves them out (for `plan_to_json`, which writes them itself).
+    """
+    fields = {
         "rows": plan.rows,
-        "messages": [_message_to_dict(m) for m in plan.messages],
         "rejected": [[r.line, r.column, r.reason, r.value] for r in plan.rejected],
         "duplicates": [[d.line, d.first_line, d.msisdn] for d in plan.duplicates],
         "chunks": [[c.index, c.dca.value, list(c.lines)] for c in plan.chunks],
@@ -127,6 +130,9 @@ def plan_to_dict(plan: BatchPlan) -> dict[str, Any]:
         "max_parts": plan.max_parts,
         "suppressed": [[s.line, s.msisdn] for s in plan.suppressed],
     }
+    if messages:
+        fields["messages"] = [_message_to_dict(m) for m in plan.messages]
+    return fields
 
 
 def plan_from_dict(d: dict[str, Any]) -> BatchPlan:
@@ -151,8 +157,77 @@ def plan_from_dict(d: dict[str, Any]) -> BatchPlan:
 
 
 def plan_to_json(plan: BatchPlan) -> str:
-    """The plan as compact JSON text for the store."""
-    return canonical_json(plan_to_dict(plan))
+    """The plan as compact JSON text for the store: `canonical_json(plan_to_dict(plan))`.
+
+    Written a field at a time, the messages by `_message_json` (see `_Canonical`), and joined
+    once: a 100,000-message plan is tens of megabytes (four bytes a character once one
+    message has an emoji), so it is never copied whole more than that once.
+    """
+    fields: dict[str, Any] = plan_to_dict(plan, messages=False)
+    fields["messages"] = _Canonical(plan.messages, _message_json)
+    return "".join(_canonical_pieces(fields))
+
+
+class _Canonical:
+    """A list of messages written by a hand-made canonical encoder.
+
+    A 100,000-message plan is written once for the store and once for its digest when it is
+    prepared; `json.dumps(..., sort_keys=True)` of a dict per message spends most of that time
+    building and sorting the dicts. The encoders below write the same text from the message's
+    fields in sorted key order, every string through json's own C encoder; test_codec holds
+    them to `canonical_json` on generated messages.
+    """
+
+    __slots__ = ("encode", "items")
+
+    def __init__(self, items: tuple[Message, ...], encode: Callable[[Message], str]) -> None:
+        self.items = items
+        self.encode = encode
+
+
+def _canonical_pieces(fields: dict[str, Any]) -> Iterator[str]:
+    """`canonical_json(fields)` in pieces, each `_Canonical` value by its own encoder."""
+    yield "{"
+    for n, key in enumerate(sorted(fields)):
+        value = fields[key]
+        yield f"{',' if n else ''}{_string(key)}:"
+        if not isinstance(value, _Canonical):
+            yield canonical_json(value)
+            continue
+        yield "["
+        for i, item in enumerate(value.items):
+            yield "," + value.encode(item) if i else value.encode(item)
+        yield "]"
+    yield "}"
+
+
+# A str as `canonical_json` writes it (ensure_ascii=False): json's own encoder, in C.
+_string = json.encoder.encode_basestring
+
+
+def _small_list(value: Any) -> str:
+    """A message's flags or override pairs: almost always empty."""
+    return canonical_json(value) if value else "[]"
+
+
+def _message_json(m: Message) -> str:
+    """`canonical_json(_message_to_dict(m))`, keys in sorted order."""
+    reason = "null" if m.encoding_reason is None else _string(m.encoding_reason)
+    return (
+        f'{{"country":{_string(m.country)},"dca":{_string(m.dca.value)},'
+        f'"encoding_reason":{reason},"flags":{_small_list(list(m.flags))},"line":{int(m.line)},'
+        f'"msisdn":{_string(m.msisdn)},"overrides":{_small_list(_pairs(m.overrides))},'
+        f'"parts":{int(m.parts)},"text":{_string(m.text)}}}'
+    )
+
+
+def _shown_json(m: Message) -> str:
+    """`canonical_json` of what the digest covers of one message, keys in sorted order."""
+    return (
+        f'{{"dca":{_string(m.dca.value)},"line":{int(m.line)},"msisdn":{_string(m.msisdn)},'
+        f'"overrides":{_small_list(_pairs(m.overrides))},"parts":{int(m.parts)},'
+        f'"text":{_string(m.text)}}}'
+    )
 
 
 def plan_from_json(text: str | bytes) -> BatchPlan:
@@ -170,24 +245,22 @@ def plan_digest(plan_json: str | bytes) -> str:
 
 
 def batch_digest(plan: BatchPlan) -> str:
-    """SHA-256 over exactly what the preview showed: every message and the send options."""
+    """SHA-256 over exactly what the preview showed: every message and the send options.
+
+    The canonical JSON of `{"messages": [{"line", "msisdn", "text", "dca", "parts",
+    "overrides"}, …], "options": {…}}`, plus `"suppressed": [[line, msisdn], …]` when rows were
+    suppressed at preview time (absent otherwise, as before the list existed).
+    """
     shown: dict[str, Any] = {
-        "messages": [
-            {
-                "line": m.line,
-                "msisdn": m.msisdn,
-                "text": m.text,
-                "dca": m.dca.value,
-                "parts": m.parts,
-                "overrides": _pairs(m.overrides),
-            }
-            for m in plan.messages
-        ],
+        "messages": _Canonical(plan.messages, _shown_json),
         "options": options_to_dict(plan.options),
     }
-    if plan.suppressed:  # what was suppressed at preview time is approved too (absent: as before)
+    if plan.suppressed:
         shown["suppressed"] = [[s.line, s.msisdn] for s in plan.suppressed]
-    return sha256_hex(canonical_json(shown))
+    digest = hashlib.sha256()  # fed a piece at a time: the whole text is never held
+    for piece in _canonical_pieces(shown):
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def params_to_json(params: dict[str, str]) -> str:
