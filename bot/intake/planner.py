@@ -137,17 +137,20 @@ def plan_in_worker(
 ) -> PlannedBatch:
     """The worker's job: as `plan_in_process`, without the plan's objects (its JSON is sent).
 
-    Running out of the worker's memory is this upload's problem, said as an IntakeError.
+    Running out of the worker's memory is this upload's problem, said as an IntakeError. The
+    error is made after the `except` block: until then the MemoryError's traceback keeps the
+    half-made plan alive, and making even the message could fail for want of memory.
     """
     try:
         return plan_for_store(
             data, kind, options, limits, prices, keep_plan=False, suppressed=suppressed
         )
-    except MemoryError as exc:
-        raise IntakeError(
-            f"checking this {len(data):,}-byte file needed more memory than the upload checker "
-            "may use; nothing was prepared — split the file, or save a workbook as CSV"
-        ) from exc
+    except MemoryError:
+        pass
+    raise IntakeError(
+        f"checking this {len(data):,}-byte file needed more memory than the upload checker "
+        "may use; nothing was prepared — split the file, or save a workbook as CSV"
+    )
 
 
 def _start_worker(memory_limit: int | None = None) -> None:
