@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import IntakeError
+from bot.intake import csvread
 from bot.intake.csvread import physical_lines
 from bot.intake.plan import IntakeLimits, plan_text
 from bot.intake.pricing import PriceTable
@@ -238,3 +239,15 @@ def test_header_with_a_misplaced_quote_is_refused() -> None:
 def test_physical_lines_split_like_the_csv_module_expects(text: str) -> None:
     """Lines are cut at LF, CRLF and CR only, endings kept, as io.StringIO(newline='') does."""
     assert list(physical_lines(text)) == list(io.StringIO(text, newline=""))
+
+
+@given(st.text(alphabet=st.sampled_from(list('ab,"\r\n')), max_size=80))
+def test_lines_split_a_slice_at_a_time_are_the_same_lines(text: str) -> None:
+    """Text is split a slice at a time (`_SLICE` characters); a slice boundary never cuts a
+    line or a CRLF in two. Small slices here, so that every text crosses several."""
+    size = csvread._SLICE
+    csvread._SLICE = 3
+    try:
+        assert list(physical_lines(text)) == list(io.StringIO(text, newline=""))
+    finally:
+        csvread._SLICE = size

@@ -56,8 +56,9 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
 _ALIAS_TO_ROLE = {alias: role for role, names in ROLE_NAMES.items() for alias in names}
 _SPACES = re.compile(r"[\s\-]+")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-# What `str.splitlines` ends a line at, besides CR and LF.
-_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# What `str.splitlines` ends a line at, besides CR and LF (each looked for with `in`: a
+# regex class scans a text four times slower).
+_OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _SLICE = 1 << 20  # characters split at a time by `_sliced_lines`
 
 
@@ -162,7 +163,7 @@ def physical_lines(text: str) -> Iterator[str]:
     characters CSV keeps inside a cell (form feed, U+2028, …): it is used, a slice of about
     `_SLICE` characters at a time, only on text without them (almost every file).
     """
-    if _OTHER_BREAKS.search(text) is not None:
+    if any(char in text for char in _OTHER_BREAKS):
         return (match.group() for match in _LINE.finditer(text))
     return _sliced_lines(text)
 
