@@ -25,7 +25,7 @@ from bot.errors import BatchNotFound, StoreError
 from bot.intake.summary import FIGURE_COLUMNS, rejected_from_json
 from bot.model import BatchPlan, BatchState, RejectedRow
 from bot.store import migrations
-from bot.store.audit import AuditEntry, AuditEvent, seal
+from bot.store.audit import AuditEntry, AuditEvent, ChainEnd, seal
 from bot.store.migrations import STOP_DUP_MODULUS
 from bot.store.records import (
     AttemptAnswer,
@@ -239,10 +239,11 @@ class _Reader:
         row = self._one(_SELECT_UPLOAD + "WHERE file_id = ?", [file_id])
         return None if row is None else upload_record(row)
 
-    def last_audit(self) -> AuditEntry | None:
-        """The newest audit entry, or None for an empty log."""
-        row = self._one("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
-        return None if row is None else audit_entry(row)
+    def audit_chain_end(self) -> ChainEnd | None:
+        """The newest audit entry's id and hash (not its detail, which may be large), or None
+        for an empty log."""
+        row = self._one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        return None if row is None else ChainEnd(int(row[0]), str(row[1]))
 
     def lease_owner(self, now: float) -> str | None:
         """Who holds an unexpired lease, if anyone."""
@@ -269,6 +270,9 @@ class Tx(_Reader):
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(lambda: conn)
         self._conn = conn
+        # The chain's end as this transaction last wrote it: BEGIN IMMEDIATE holds the write
+        # lock, so no other entry can come in between (the audit_log_chained trigger checks).
+        self._chain_end: ChainEnd | None = None
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
@@ -290,7 +294,7 @@ class Tx(_Reader):
     ) -> AuditEntry:
         """Append one entry to the hash chain, in this transaction."""
         entry = seal(
-            self.last_audit(),
+            self._chain_end or self.audit_chain_end(),
             at=at,
             event=event,
             actor=actor,
@@ -304,6 +308,7 @@ class Tx(_Reader):
             "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [*entry.hashed(), entry.hash],
         )
+        self._chain_end = ChainEnd(entry.id, entry.hash)
         return entry
 
     def insert_batch(self, fields: dict[str, Any]) -> int:
@@ -633,6 +638,13 @@ class Store(_Reader):
         sql = "SELECT id FROM batches WHERE state IN (?, ?) ORDER BY approved_seq LIMIT 1"
         row = self._one(sql, ACTIVE)
         return None if row is None else int(row[0])
+
+    def head_batch(self) -> BatchHeader | None:
+        """The header of the active batch approved first (`head_batch_id`), in one read."""
+        row = self._one(
+            _SELECT_HEADER + "WHERE state IN (?, ?) ORDER BY approved_seq LIMIT 1", ACTIVE
+        )
+        return None if row is None else batch_header(row)
 
     def next_chunk(self, batch_id: int) -> ChunkRecord | None:
         """The batch's first chunk that is not final yet."""
