@@ -36,6 +36,8 @@ TABLES = {
     "_sqlite_migrations",
     "report_messages",
     "report_schedules",
+    "batch_content",
+    "chunk_params",
 }
 
 MIGRATIONS = [
@@ -48,6 +50,7 @@ MIGRATIONS = [
     "0007_stops_and_test_sends",
     "0008_restores",
     "0009_batch_content",
+    "0010_chunk_params",
 ]
 
 
@@ -447,4 +450,29 @@ def test_upgrading_keeps_old_results_reported_and_a_released_lease_released(
     assert [c.reported_at for c in store.chunks(1)] == [5.0]
     assert [c.reported_at for c in store.chunks(2)] == [None]
     assert store.health(100.0).lease_released_at == 7.0
+    store.close()
+
+
+def test_upgrading_moves_each_chunks_parameters_out_of_its_row(tmp_path: Path) -> None:
+    """A database made before 0010: each chunk's parameters, byte for byte, are read from
+    `chunk_params` after the upgrade, with the SHA-256 they were stored with."""
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="0010_chunk_params")
+    old.execute(
+        "INSERT INTO batches (id, state, options, source_kind, digest, prepared_by, channel_id, "
+        "created_at) VALUES (1, 'approved', '{}', 'bytes', 'd', 'U1', 'C1', 1.0)"
+    )
+    params = '{"batch_data":"msisdn,message\\n447400100000,\\"Hi\\" \u00e9"}'
+    old.execute(
+        "INSERT INTO chunks (id, batch_id, chunk_index, dca, messages, params, params_sha256, "
+        "stop_dup_id, state) VALUES (7, 1, 0, '7bit', 1, ?, 'sha', 11, 'queued')",
+        [params],
+    )
+    old.conn.commit()
+    old.close()
+    store = Store.open(path)
+    assert store.chunk_params(7) == (params, "sha")
+    columns = [r[1] for r in _raw(path).execute("PRAGMA table_info(chunks)")]
+    assert "params" not in columns
     store.close()

@@ -393,19 +393,23 @@ class Tx(_Reader):
         return (int(row["base"]) + int(row["next_seq"])) % STOP_DUP_MODULUS + 1
 
     def insert_chunk(self, batch_id: int, chunk: NewChunk) -> None:
-        """Materialise one chunk, queued, with its final parameters and stop_dup_id."""
-        self._run(
-            "INSERT INTO chunks (batch_id, chunk_index, dca, messages, params, params_sha256, "
-            "stop_dup_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+        """Materialise one chunk, queued, with its final parameters (in `chunk_params`, apart
+        from the row the sender updates) and stop_dup_id."""
+        inserted = self._conn.execute(
+            "INSERT INTO chunks (batch_id, chunk_index, dca, messages, params_sha256, "
+            "stop_dup_id, state) VALUES (?, ?, ?, ?, ?, ?, 'queued')",
             [
                 batch_id,
                 chunk.index,
                 chunk.dca.value,
                 chunk.messages,
-                chunk.params_json,
                 chunk.params_sha256,
                 chunk.stop_dup_id,
             ],
+        )
+        self._run(
+            "INSERT INTO chunk_params (chunk_id, params) VALUES (?, ?)",
+            [inserted.lastrowid, chunk.params_json],
         )
 
     def start_attempt(self, chunk: ChunkRecord, owner: str, now: float) -> int:
@@ -654,7 +658,11 @@ class Store(_Reader):
 
     def chunk_params(self, chunk_id: int) -> tuple[str, str]:
         """A chunk's stored parameters (JSON text) and the SHA-256 stored with them."""
-        row = self._one("SELECT params, params_sha256 FROM chunks WHERE id = ?", [chunk_id])
+        sql = (
+            "SELECT chunk_params.params, chunks.params_sha256 FROM chunks "
+            "JOIN chunk_params ON chunk_params.chunk_id = chunks.id WHERE chunks.id = ?"
+        )
+        row = self._one(sql, [chunk_id])
         if row is None:
             raise StoreError(f"chunk {chunk_id} is not in the database")
         return str(row["params"]), str(row["params_sha256"])
