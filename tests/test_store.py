@@ -281,6 +281,17 @@ def test_the_lease_has_one_owner_until_it_expires_or_is_released(store: Store) -
         assert tx.hold_lease("A", 119.5, 10.0)
 
 
+def test_holding_the_lease_is_read_without_renewing_it(store: Store) -> None:
+    """`holds_lease` is true only for the owner of an unexpired lease, and extends nothing."""
+    with store.write() as tx:
+        assert tx.hold_lease("A", 100.0, 10.0)
+    with store.write() as tx:
+        assert tx.holds_lease("A", 109.0)
+        assert not tx.holds_lease("B", 109.0)
+        assert not tx.holds_lease("A", 110.0)  # expired at 110: reading it renewed nothing
+    assert store.lease_owner(109.9) == "A" and store.lease_owner(110.0) is None
+
+
 def test_expire_due_expires_only_old_pending_batches(tmp_path: Path) -> None:
     """Pending batches past the TTL expire with an audit entry; younger or approved ones stay."""
     clock = FakeClock()

@@ -462,6 +462,11 @@ class Tx(_Reader):
             == 1
         )
 
+    def holds_lease(self, owner: str, now: float) -> bool:
+        """True while `owner` holds the unexpired lease (a read: nothing is renewed)."""
+        sql = "SELECT 1 FROM sender_lease WHERE id = 1 AND owner = ? AND expires_at > ?"
+        return self._one(sql, [owner, now]) is not None
+
     def hold_lease(
         self, owner: str, now: float, ttl: float, *, replacing: str | None = None
     ) -> bool:
