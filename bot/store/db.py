@@ -662,10 +662,12 @@ class Store(_Reader):
         return None if row is None else chunk_record(row)
 
     def chunk_params(self, chunk_id: int) -> tuple[str, str]:
-        """A chunk's stored parameters (JSON text) and the SHA-256 stored with them."""
+        """A chunk's stored parameters (JSON text; empty if their row is gone, which matches no
+        SHA-256 the sender accepts) and the SHA-256 stored with them."""
         sql = (
-            "SELECT chunk_params.params, chunks.params_sha256 FROM chunks "
-            "JOIN chunk_params ON chunk_params.chunk_id = chunks.id WHERE chunks.id = ?"
+            "SELECT COALESCE(chunk_params.params, '') AS params, chunks.params_sha256 "
+            "FROM chunks LEFT JOIN chunk_params ON chunk_params.chunk_id = chunks.id "
+            "WHERE chunks.id = ?"
         )
         row = self._one(sql, [chunk_id])
         if row is None:
