@@ -11,6 +11,8 @@ from urllib.parse import unquote_plus, urlencode
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import Secret, Settings
 from bot.eapi.client import (
@@ -21,6 +23,7 @@ from bot.eapi.client import (
     Outcome,
     classify,
     create_client,
+    form_body,
     meaning,
     parse_answer,
     send_batch_params,
@@ -528,6 +531,22 @@ def test_the_wire_form_is_iso_8859_1_post_with_timeouts() -> None:
     assert isinstance(request.body, bytes)
     assert request.body.startswith(b"username=j%F6hn&password=p%E455&batch_data=")
     assert b"caf%E9" in request.body
+
+
+LATIN_1 = st.text(st.characters(max_codepoint=255), max_size=40)
+
+
+@given(st.lists(st.tuples(LATIN_1, LATIN_1), max_size=5))
+def test_the_form_is_byte_for_byte_what_urlencode_writes(fields: list[tuple[str, str]]) -> None:
+    """Any ISO-8859-1 keys and values ("%", "+", spaces, controls, accents among them) give
+    exactly urllib's urlencode body."""
+    assert form_body(fields) == urlencode(fields, encoding="iso-8859-1").encode("ascii")
+
+
+def test_a_character_outside_iso_8859_1_is_refused_like_urlencode_does() -> None:
+    """A message character the form cannot carry raises, as urlencode does: nothing is sent."""
+    with pytest.raises(UnicodeEncodeError):
+        form_body([("batch_data", "msisdn,message\n447400100001,10 €\n")])
 
 
 def test_a_redirect_is_not_followed_and_names_the_target() -> None:

@@ -98,7 +98,7 @@ def test_a_chunk_refused_as_tampered_is_reported_again_the_same(
     core = make_core(tmp_path / "t.db", clock=clock, notifier=dropping, chunk_size=1)
     core.approved(csv_rows(2))
     raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("UPDATE chunks SET params = replace(params, 'Hello 0', 'Pay now')")
+    raw.execute("UPDATE chunk_params SET params = replace(params, 'Hello 0', 'Pay now')")
     first = core.sender(client)
     drain(first, clock)
     first.stop()

@@ -94,6 +94,23 @@ def test_an_approved_batch_is_sent_chunk_by_chunk_exactly_as_previewed(
     assert started[0].detail_dict()["params"]["stop_dup_id"] == str(chunks[0].stop_dup_id)
 
 
+def test_an_attempt_at_a_big_chunk_writes_its_parameters_once(
+    tmp_path: Path, clock: FakeClock, sim: SimulatorServer, client: EapiClient
+) -> None:
+    """Sending a 5,000-row chunk writes its parameters to the WAL once (in the attempt's audit
+    entry), not again with each change of the chunk's state (they live in `chunk_params`)."""
+    core = make_core(tmp_path / "big.db", clock=clock, chunk_size=5_000)
+    batch_id = core.approved(csv_rows(5_000))
+    [chunk] = core.store.chunks(batch_id)
+    params = len(core.store.chunk_params(chunk.id)[0].encode())
+    assert params > 150_000
+    core.store._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    drain(core.sender(client), clock)
+    assert [c.state for c in core.store.chunks(batch_id)] == ["accepted"]
+    wal = Path(f"{core.store.path}-wal").stat().st_size
+    assert wal < params + 200_000, (wal, params)
+
+
 def test_transient_faults_are_retried_with_the_same_id_and_body(
     core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
 ) -> None:
@@ -218,13 +235,27 @@ def test_tampered_parameters_are_never_sent(
     """A chunk whose stored parameters were edited after approval is refused and recorded."""
     batch_id = core.approved()
     raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("UPDATE chunks SET params = replace(params, 'Hello 0', 'Pay now')")
+    raw.execute("UPDATE chunk_params SET params = replace(params, 'Hello 0', 'Pay now')")
     drain(core.sender(client), clock)
     assert sim.requests == []
     [chunk] = core.store.chunks(batch_id)
     assert chunk.state == "failed" and "SHA-256" in (chunk.reason or "")
     assert "payload_mismatch" in _audit_events(core, batch_id)
     assert core.store.batch(batch_id).state is BatchState.FAILED
+
+
+def test_a_chunk_whose_parameters_were_deleted_is_refused_not_sent(
+    core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
+) -> None:
+    """Parameters removed from the database after approval: refused like edited ones."""
+    batch_id = core.approved()
+    raw = sqlite3.connect(core.store.path, isolation_level=None)
+    raw.execute("DELETE FROM chunk_params")
+    drain(core.sender(client), clock)
+    assert sim.requests == []
+    [chunk] = core.store.chunks(batch_id)
+    assert chunk.state == "failed" and "SHA-256" in (chunk.reason or "")
+    assert "payload_mismatch" in _audit_events(core, batch_id)
 
 
 def test_messages_changed_after_approval_are_never_sent(

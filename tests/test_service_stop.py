@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.codec import params_from_json
 from bot.eapi.client import EapiClient, SubmitResult
 from bot.eapi.simulator.server import SimulatorServer
 from bot.model import BatchState, ProgressKind
@@ -152,7 +153,7 @@ def test_a_stop_committed_before_the_attempt_is_recorded_wins(
     batch_id = core.approved(csv_rows(2))
     sender = core.sender(client)
     batch, chunk = core.store.batch_header(batch_id), core.store.chunks(batch_id)[0]
-    params, _ = core.store.chunk_params(chunk.id)
+    params = params_from_json(core.store.chunk_params(chunk.id)[0])
     assert core.service.stops.stop(batch_id, APPROVER).ok
     steps = sender._steps  # the step that records an attempt, called as the sender would
     assert steps.start_attempt(batch, chunk, params, clock()) == STOPPED
@@ -170,7 +171,7 @@ def test_after_a_crash_mid_request_a_stopped_chunk_is_not_resent(
     crashed = core.sender(client, owner="crashed-host:1")
     assert crashed._hold_lease(clock())
     batch, chunk = core.store.batch_header(batch_id), core.store.chunks(batch_id)[0]
-    params, _ = core.store.chunk_params(chunk.id)
+    params = params_from_json(core.store.chunk_params(chunk.id)[0])
     assert crashed._steps.start_attempt(batch, chunk, params, clock()) == 1  # then it died
     result = core.service.stops.stop(batch_id, PREPARER)
     assert result.ok and result.in_flight == 2 and result.stopped == 2

@@ -36,6 +36,8 @@ TABLES = {
     "_sqlite_migrations",
     "report_messages",
     "report_schedules",
+    "batch_content",
+    "chunk_params",
 }
 
 MIGRATIONS = [
@@ -48,6 +50,7 @@ MIGRATIONS = [
     "0007_stops_and_test_sends",
     "0008_restores",
     "0009_batch_content",
+    "0010_chunk_params",
 ]
 
 
@@ -278,6 +281,17 @@ def test_the_lease_has_one_owner_until_it_expires_or_is_released(store: Store) -
         assert tx.hold_lease("A", 119.5, 10.0)
 
 
+def test_holding_the_lease_is_read_without_renewing_it(store: Store) -> None:
+    """`holds_lease` is true only for the owner of an unexpired lease, and extends nothing."""
+    with store.write() as tx:
+        assert tx.hold_lease("A", 100.0, 10.0)
+    with store.write() as tx:
+        assert tx.holds_lease("A", 109.0)
+        assert not tx.holds_lease("B", 109.0)
+        assert not tx.holds_lease("A", 110.0)  # expired at 110: reading it renewed nothing
+    assert store.lease_owner(109.9) == "A" and store.lease_owner(110.0) is None
+
+
 def test_expire_due_expires_only_old_pending_batches(tmp_path: Path) -> None:
     """Pending batches past the TTL expire with an audit entry; younger or approved ones stay."""
     clock = FakeClock()
@@ -447,4 +461,29 @@ def test_upgrading_keeps_old_results_reported_and_a_released_lease_released(
     assert [c.reported_at for c in store.chunks(1)] == [5.0]
     assert [c.reported_at for c in store.chunks(2)] == [None]
     assert store.health(100.0).lease_released_at == 7.0
+    store.close()
+
+
+def test_upgrading_moves_each_chunks_parameters_out_of_its_row(tmp_path: Path) -> None:
+    """A database made before 0010: each chunk's parameters, byte for byte, are read from
+    `chunk_params` after the upgrade, with the SHA-256 they were stored with."""
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="0010_chunk_params")
+    old.execute(
+        "INSERT INTO batches (id, state, options, source_kind, digest, prepared_by, channel_id, "
+        "created_at) VALUES (1, 'approved', '{}', 'bytes', 'd', 'U1', 'C1', 1.0)"
+    )
+    params = '{"batch_data":"msisdn,message\\n447400100000,\\"Hi\\" \u00e9"}'
+    old.execute(
+        "INSERT INTO chunks (id, batch_id, chunk_index, dca, messages, params, params_sha256, "
+        "stop_dup_id, state) VALUES (7, 1, 0, '7bit', 1, ?, 'sha', 11, 'queued')",
+        [params],
+    )
+    old.conn.commit()
+    old.close()
+    store = Store.open(path)
+    assert store.chunk_params(7) == (params, "sha")
+    columns = [r[1] for r in _raw(path).execute("PRAGMA table_info(chunks)")]
+    assert "params" not in columns
     store.close()

@@ -105,6 +105,28 @@ def test_an_insert_that_does_not_extend_the_chain_is_refused(db: Path) -> None:
             )
 
 
+def test_entries_written_in_one_transaction_chain_to_each_other(tmp_path: Path) -> None:
+    """Three entries in one write transaction (a sender's answer) each extend the one before;
+    a later transaction extends the last of them, and the whole chain verifies."""
+    core = make_core(tmp_path / "chain.db")
+    batch_id = core.prepare()
+    with core.store.write() as tx:
+        first, second, third = (
+            tx.audit(AuditEvent.CHUNK_DONE, at=1.0, actor="sender", batch_id=batch_id)
+            for _ in range(3)
+        )
+    with core.store.write() as tx:
+        fourth = tx.audit(AuditEvent.BATCH_FINISHED, at=2.0, actor="sender", batch_id=batch_id)
+    assert (second.prev_hash, third.prev_hash, fourth.prev_hash) == (
+        first.hash,
+        second.hash,
+        third.hash,
+    )
+    entries = core.store.audit_entries()
+    assert entries[-4:] == [first, second, third, fourth]
+    assert verify(entries).ok
+
+
 def vars_of(entry: AuditEntry) -> tuple[object, ...]:
     """The entry's columns in table order."""
     return (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bot.codec import params_from_json, params_to_json, sha256_hex
+from bot.codec import params_to_json, sha256_hex
 from bot.eapi.batchcsv import BatchRow, row_msisdns, send_batch_params
 from bot.model import Progress, ProgressKind
 from bot.sending.notify import Notifier
@@ -36,15 +36,11 @@ class SuppressionGate:
         self.notifier = notifier
         self.clock = clock
 
-    def trim(self, batch: BatchHeader, chunk: ChunkRecord, params_json: str) -> bool:
+    def trim(self, batch: BatchHeader, chunk: ChunkRecord, params: dict[str, str]) -> bool:
         """True when the chunk was changed (re-read it before sending), False when it is clean
-        or was attempted before."""
+        or was attempted before (`params`: its stored parameters, checked and decoded)."""
         if chunk.attempts or not suppression.any_listed(self.store):
             return False
-        try:
-            params = params_from_json(params_json)
-        except ValueError:
-            return False  # the integrity check refuses it next, with its reason
         numbers = row_msisdns(params.get("batch_data", ""))
         listed = suppression.listed_among(self.store, numbers)
         if not listed:

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from bot.codec import params_from_json, plan_digest
+from bot.codec import plan_digest
 from bot.eapi.client import EapiClient
 from bot.model import BatchState
 from bot.sending.gate import SuppressionGate
@@ -51,8 +51,8 @@ from bot.sending.steps import (
     STOPPED,
     UNKNOWN_REASON,
     Steps,
+    checked_params,
     finished_report,
-    integrity_problem,
     plan_problem,
 )
 from bot.sending.stopping import close_if_stopped
@@ -303,19 +303,19 @@ class Sender:
 
     def _submission_step(self, now: float) -> bool:
         """Finish a done batch or make one attempt; False when no submission is ready now."""
-        batch_id = self.store.head_batch_id()
-        if batch_id is None:
+        batch = self.store.head_batch()
+        if batch is None:
             return False
-        chunk = self.store.next_chunk(batch_id)
+        chunk = self.store.next_chunk(batch.id)
         if chunk is None:
-            self._steps.finish_if_done(self.store.batch_header(batch_id), now)
+            self._steps.finish_if_done(batch, now)
             return True
         if chunk.next_attempt_at is not None and chunk.next_attempt_at > now:
-            if self._close_stopped(batch_id, now):  # a stopped batch waits for no backoff
+            if self._close_stopped(batch.id, now):  # a stopped batch waits for no backoff
                 return True
             self._due = chunk.next_attempt_at
             return False
-        self._attempt(self.store.batch_header(batch_id), chunk, now)
+        self._attempt(batch, chunk, now)
         return True
 
     def _side_step(self, now: float) -> bool:
@@ -349,24 +349,24 @@ class Sender:
 
     def _attempt(self, batch: BatchHeader, chunk: ChunkRecord, now: float) -> None:
         """Check, record, send and record the answer of one attempt at one chunk."""
-        params_json, stored_sha = self.store.chunk_params(chunk.id)
-        problem = integrity_problem(chunk, params_json, stored_sha) or self._plan_problem(batch)
+        params, problem = checked_params(chunk, *self.store.chunk_params(chunk.id))
+        problem = problem or self._plan_problem(batch)
         if problem is not None:
             self._steps.refuse_mismatch(batch, chunk, problem, now)
             return
-        if self._gate.trim(batch, chunk, params_json):
+        if self._gate.trim(batch, chunk, params):
             return  # changed or closed: the next step checks and reads it again
         if chunk.attempts and self._past_window(chunk, now):
             self._steps.give_up_unknown(batch, chunk, now, "the de-duplication window has passed")
             return
-        number = self._steps.start_attempt(batch, chunk, params_json, now)
+        number = self._steps.start_attempt(batch, chunk, params, now)
         if number == STOPPED:
             self._close_stopped(batch.id, now)
             return
         if number is None:
             self._holding = False  # re-take the lease (and recover) before anything else
             return
-        result = self.client.send_batch(params_from_json(params_json))
+        result = self.client.send_batch(params)
         self._steps.record_answer(batch, chunk, number, result)
 
     def _close_stopped(self, batch_id: int, now: float) -> bool:

@@ -68,15 +68,17 @@ def _what_happened(result: SubmitResult) -> str:
     return result.outcome.value
 
 
-def integrity_problem(chunk: ChunkRecord, params_json: str, stored_sha: str) -> str | None:
-    """Why this chunk must not be sent as stored, or None when its parameters are as approved."""
+def checked_params(
+    chunk: ChunkRecord, params_json: str, stored_sha: str
+) -> tuple[dict[str, str], str | None]:
+    """The chunk's stored parameters, decoded once for the checks, the audit and the request,
+    and why it must not be sent as stored (None when they are as approved; then no fields)."""
     if sha256_hex(params_json) != stored_sha:
-        return f"the stored parameters of chunk {chunk.index + 1} no longer match their SHA-256"
+        return {}, f"the stored parameters of chunk {chunk.index + 1} no longer match their SHA-256"
     try:
-        params_from_json(params_json)
+        return params_from_json(params_json), None
     except ValueError as exc:
-        return f"the stored parameters of chunk {chunk.index + 1} are unreadable: {exc}"
-    return None
+        return {}, f"the stored parameters of chunk {chunk.index + 1} are unreadable: {exc}"
 
 
 def plan_problem(batch: BatchHeader, stored: T, digest_of: Callable[[T], str]) -> str | None:
@@ -209,12 +211,15 @@ class Steps:
             self.notifier.notify(event)
 
     def start_attempt(
-        self, batch: BatchHeader, chunk: ChunkRecord, params_json: str, now: float
+        self, batch: BatchHeader, chunk: ChunkRecord, params: dict[str, str], now: float
     ) -> int | None:
         """Commit the attempt (outbox) before its request; None if the lease or chunk changed,
         STOPPED if the batch was stopped (then nothing of it may start)."""
         with self.store.write() as tx:
-            if not tx.hold_lease(self.owner, now, self.lease_seconds):
+            # An unexpired lease of ours is only read (the loop and the keeper renew it), so
+            # the commit that must reach the disk before the POST writes one page less.
+            held = tx.holds_lease(self.owner, now)
+            if not (held or tx.hold_lease(self.owner, now, self.lease_seconds)):
                 logger.warning("sender %s lost its lease; not sending", self.owner)
                 return None
             if is_stopped(tx, batch.id):  # the stop and this check are serialised by SQLite
@@ -231,7 +236,7 @@ class Steps:
                 attempt=number,
                 stop_dup_id=chunk.stop_dup_id,
                 params_sha256=chunk.params_sha256,
-                params=params_from_json(params_json),
+                params=params,
                 owner=self.owner,
             )
         return number
@@ -264,7 +269,9 @@ class Steps:
             )
             if not closed:  # recovery closed it meanwhile; the resend decides the chunk
                 return
-            turn = self._turn(tx, batch, tx.chunk(chunk.id), now)
+            chunks = tx.chunks(batch.id)  # this one as just closed, and how many there are
+            current = next(c for c in chunks if c.id == chunk.id)
+            turn = _Turn(tx, batch, current, now, len(chunks))
             if result.outcome in (Outcome.ACCEPTED, Outcome.SCHEDULED):
                 events = self._accepted(turn, result)
             elif result.outcome is Outcome.FATAL:

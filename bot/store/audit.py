@@ -115,6 +115,14 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainEnd:
+    """The id and hash of the newest entry: all that sealing the next one needs."""
+
+    id: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     """What walking the chain found: intact, or the first broken entry and why."""
 
@@ -148,7 +156,7 @@ def entry_hash(
 
 
 def seal(
-    previous: AuditEntry | None,
+    previous: AuditEntry | ChainEnd | None,
     *,
     at: float,
     event: AuditEvent,

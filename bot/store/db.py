@@ -25,7 +25,7 @@ from bot.errors import BatchNotFound, StoreError
 from bot.intake.summary import FIGURE_COLUMNS, rejected_from_json
 from bot.model import BatchPlan, BatchState, RejectedRow
 from bot.store import migrations
-from bot.store.audit import AuditEntry, AuditEvent, seal
+from bot.store.audit import AuditEntry, AuditEvent, ChainEnd, seal
 from bot.store.migrations import STOP_DUP_MODULUS
 from bot.store.records import (
     AttemptAnswer,
@@ -239,10 +239,11 @@ class _Reader:
         row = self._one(_SELECT_UPLOAD + "WHERE file_id = ?", [file_id])
         return None if row is None else upload_record(row)
 
-    def last_audit(self) -> AuditEntry | None:
-        """The newest audit entry, or None for an empty log."""
-        row = self._one("SELECT * FROM audit_log ORDER BY id DESC LIMIT 1")
-        return None if row is None else audit_entry(row)
+    def audit_chain_end(self) -> ChainEnd | None:
+        """The newest audit entry's id and hash (not its detail, which may be large), or None
+        for an empty log."""
+        row = self._one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        return None if row is None else ChainEnd(int(row[0]), str(row[1]))
 
     def lease_owner(self, now: float) -> str | None:
         """Who holds an unexpired lease, if anyone."""
@@ -269,6 +270,9 @@ class Tx(_Reader):
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(lambda: conn)
         self._conn = conn
+        # The chain's end as this transaction last wrote it: BEGIN IMMEDIATE holds the write
+        # lock, so no other entry can come in between (the audit_log_chained trigger checks).
+        self._chain_end: ChainEnd | None = None
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
@@ -290,7 +294,7 @@ class Tx(_Reader):
     ) -> AuditEntry:
         """Append one entry to the hash chain, in this transaction."""
         entry = seal(
-            self.last_audit(),
+            self._chain_end or self.audit_chain_end(),
             at=at,
             event=event,
             actor=actor,
@@ -304,6 +308,7 @@ class Tx(_Reader):
             "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [*entry.hashed(), entry.hash],
         )
+        self._chain_end = ChainEnd(entry.id, entry.hash)
         return entry
 
     def insert_batch(self, fields: dict[str, Any]) -> int:
@@ -388,19 +393,23 @@ class Tx(_Reader):
         return (int(row["base"]) + int(row["next_seq"])) % STOP_DUP_MODULUS + 1
 
     def insert_chunk(self, batch_id: int, chunk: NewChunk) -> None:
-        """Materialise one chunk, queued, with its final parameters and stop_dup_id."""
-        self._run(
-            "INSERT INTO chunks (batch_id, chunk_index, dca, messages, params, params_sha256, "
-            "stop_dup_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+        """Materialise one chunk, queued, with its final parameters (in `chunk_params`, apart
+        from the row the sender updates) and stop_dup_id."""
+        inserted = self._conn.execute(
+            "INSERT INTO chunks (batch_id, chunk_index, dca, messages, params_sha256, "
+            "stop_dup_id, state) VALUES (?, ?, ?, ?, ?, ?, 'queued')",
             [
                 batch_id,
                 chunk.index,
                 chunk.dca.value,
                 chunk.messages,
-                chunk.params_json,
                 chunk.params_sha256,
                 chunk.stop_dup_id,
             ],
+        )
+        self._run(
+            "INSERT INTO chunk_params (chunk_id, params) VALUES (?, ?)",
+            [inserted.lastrowid, chunk.params_json],
         )
 
     def start_attempt(self, chunk: ChunkRecord, owner: str, now: float) -> int:
@@ -452,6 +461,11 @@ class Tx(_Reader):
             )
             == 1
         )
+
+    def holds_lease(self, owner: str, now: float) -> bool:
+        """True while `owner` holds the unexpired lease (a read: nothing is renewed)."""
+        sql = "SELECT 1 FROM sender_lease WHERE id = 1 AND owner = ? AND expires_at > ?"
+        return self._one(sql, [owner, now]) is not None
 
     def hold_lease(
         self, owner: str, now: float, ttl: float, *, replacing: str | None = None
@@ -634,6 +648,13 @@ class Store(_Reader):
         row = self._one(sql, ACTIVE)
         return None if row is None else int(row[0])
 
+    def head_batch(self) -> BatchHeader | None:
+        """The header of the active batch approved first (`head_batch_id`), in one read."""
+        row = self._one(
+            _SELECT_HEADER + "WHERE state IN (?, ?) ORDER BY approved_seq LIMIT 1", ACTIVE
+        )
+        return None if row is None else batch_header(row)
+
     def next_chunk(self, batch_id: int) -> ChunkRecord | None:
         """The batch's first chunk that is not final yet."""
         sql = _SELECT_CHUNK + "WHERE batch_id = ? AND state IN (?, ?) ORDER BY chunk_index LIMIT 1"
@@ -641,8 +662,14 @@ class Store(_Reader):
         return None if row is None else chunk_record(row)
 
     def chunk_params(self, chunk_id: int) -> tuple[str, str]:
-        """A chunk's stored parameters (JSON text) and the SHA-256 stored with them."""
-        row = self._one("SELECT params, params_sha256 FROM chunks WHERE id = ?", [chunk_id])
+        """A chunk's stored parameters (JSON text; empty if their row is gone, which matches no
+        SHA-256 the sender accepts) and the SHA-256 stored with them."""
+        sql = (
+            "SELECT COALESCE(chunk_params.params, '') AS params, chunks.params_sha256 "
+            "FROM chunks LEFT JOIN chunk_params ON chunk_params.chunk_id = chunks.id "
+            "WHERE chunks.id = ?"
+        )
+        row = self._one(sql, [chunk_id])
         if row is None:
             raise StoreError(f"chunk {chunk_id} is not in the database")
         return str(row["params"]), str(row["params_sha256"])

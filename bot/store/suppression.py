@@ -107,11 +107,14 @@ def trim_chunk(tx: Tx, chunk_id: int, params_json: str, params_sha256: str, mess
     """A queued, never-attempted chunk's new parameters (some numbers dropped); False if it was
     attempted meanwhile (a resend must keep the body its stop_dup_id covers)."""
     changed = tx.run(
-        "UPDATE chunks SET params = ?, params_sha256 = ?, messages = ? "
+        "UPDATE chunks SET params_sha256 = ?, messages = ? "
         "WHERE id = ? AND attempts = 0 AND state = 'queued'",
-        [params_json, params_sha256, messages, chunk_id],
+        [params_sha256, messages, chunk_id],
     )
-    return changed == 1
+    if changed != 1:
+        return False
+    tx.run("UPDATE chunk_params SET params = ? WHERE chunk_id = ?", [params_json, chunk_id])
+    return True
 
 
 def refuse(
