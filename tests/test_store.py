@@ -246,23 +246,6 @@ def test_a_failed_transaction_leaves_neither_state_nor_audit(tmp_path: Path) -> 
     assert len(core.store.audit_entries()) == before
 
 
-def test_a_write_that_waits_for_the_disk_leaves_every_later_write_synced(tmp_path: Path) -> None:
-    """`write(durable=False)` commits (seen by another connection) and, even when it fails,
-    leaves the connection at synchronous=FULL, so the next outbox row is synced again."""
-    core = make_core(tmp_path / "sync.db")
-    batch_id = core.prepare()
-    conn = core.store._connection()
-    with core.store.write(durable=False) as tx:
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-        tx.audit(AuditEvent.CANCELLED, at=5.0, actor="U9", batch_id=batch_id)
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    seen = _raw(core.store.path).execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
-    assert seen == len(core.store.audit_entries())
-    with pytest.raises(RuntimeError), core.store.write(durable=False):
-        raise RuntimeError("crash before commit")
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
-
-
 def test_the_lease_has_one_owner_until_it_expires_or_is_released(store: Store) -> None:
     """B cannot take A's lease before it expires; B can after expiry or release."""
     with store.write() as tx:
@@ -487,3 +470,15 @@ def test_upgrading_moves_each_chunks_parameters_out_of_its_row(tmp_path: Path) -
     columns = [r[1] for r in _raw(path).execute("PRAGMA table_info(chunks)")]
     assert "params" not in columns
     store.close()
+
+
+def test_every_write_waits_for_the_disk(tmp_path: Path) -> None:
+    """Each write transaction commits with synchronous=FULL: the outbox row before its POST,
+    and an answer before the thread hears of it, both survive a power cut."""
+    core = make_core(tmp_path / "sync.db")
+    batch_id = core.prepare()
+    conn = core.store._connection()
+    with core.store.write() as tx:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        tx.audit(AuditEvent.CANCELLED, at=5.0, actor="U9", batch_id=batch_id)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -247,10 +247,10 @@ class Steps:
         """Record an attempt's answer, then accept, fail, retry or give up on the chunk."""
         now = self.clock()
         answer = answer_of(result)
-        # Not synced on its own: lost in a power cut, it reads as the attempt in flight that
-        # recovery already handles (resent with its stop_dup_id, or unknown), and the next
-        # attempt's durable commit syncs it (the outbox row before a POST always is).
-        with self.store.write(durable=False) as tx:
+        # Synced before anyone is told (synchronous=FULL, as every commit): the thread says
+        # "accepted" only once a power cut can no longer turn this answer into an attempt in
+        # flight, which recovery would resend or call unknown.
+        with self.store.write() as tx:
             closed = tx.finish_attempt(chunk.id, number, now, answer)
             self._audit(
                 tx,

@@ -1,8 +1,8 @@
 """The SQLite store: every SQL statement of smsbatch lives here (schema: `migrations`).
 
-One connection per thread (WAL, `busy_timeout`, `synchronous=FULL` so that a committed outbox
-row survives a power cut; `write(durable=False)` for a record that may wait for the next
-durable commit), opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
+One connection per thread (WAL, `busy_timeout`, `synchronous=FULL` so that every commit
+survives a power cut: the outbox row before its POST, and the answer before Slack hears of
+it), opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
 transaction taken through `Store.write()`, which yields a `Tx` holding the write statements.
 A state change is a conditional update (`... WHERE state = 'pending'`) written in the same
 transaction as its audit entry, so of many concurrent deciders exactly one changes anything.
@@ -550,28 +550,17 @@ class Store(_Reader):
         self._local = threading.local()
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[Tx]:
-        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back.
-
-        `durable=False` commits without waiting for the disk (`synchronous=NORMAL`): the
-        transaction survives a crash of the process at once, and a power cut from the next
-        durable commit on, which syncs the whole write-ahead log, this one included.
-        """
+    def write(self) -> Iterator[Tx]:
+        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back."""
         conn = self._connection()
-        if not durable:
-            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # a failed COMMIT can leave the transaction open
-                    conn.execute("ROLLBACK")
-                raise
-        finally:
-            if not durable:
-                conn.execute("PRAGMA synchronous = FULL")
+            yield Tx(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT can leave the transaction open
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def snapshot(self) -> Iterator[_Reader]:
