@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         # A header without rows is a readable file with nothing to send: exit 1, not 2.
         # The suppression list of SMSBATCH_DB, read-only, when that database exists.
         listed = SuppressionLookup(str(settings.db_path))
-        plan = plan_batch(data, options, limits, prices, allow_empty=True, suppressed=listed)
+        plan = plan_batch(
+            data, options, limits, prices, allow_empty=True, suppressed=listed, two_cores=True
+        )
     except (OSError, IntakeError) as exc:
         return _fail(_reason(exc, args.file))
     if not plan.rows:

@@ -44,6 +44,7 @@ from bot.intake.overrides import OverrideProblem, RowOverrides, check_overrides,
 from bot.intake.pricing import PriceTable
 from bot.intake.spreadsheet import EMPTY_CELL, read_workbook, workbook_kind
 from bot.intake.template import SPREADSHEET_ERRORS, MissingValue, RowTexts, row_texts
+from bot.intake.twocores import parse_numbers
 from bot.model import (
     BatchPlan,
     CostLine,
@@ -118,13 +119,16 @@ def plan_batch(
     *,
     allow_empty: bool = False,
     suppressed: SuppressionCheck | None = None,
+    two_cores: bool = False,
 ) -> BatchPlan:
     """Plan an uploaded file (CSV or a workbook); raises IntakeError (only) when unreadable.
 
     A header without data rows is unusable unless `allow_empty` (a plan of no rows).
+    `two_cores`: the caller's process is single-threaded, so a big file's numbers may be
+    parsed half in a forked child (`bot.intake.twocores`); the plan is the same either way.
     """
     with _gc_paused():
-        return _plan_bytes(data, options, limits, prices, allow_empty, suppressed)
+        return _plan_bytes(data, options, limits, prices, allow_empty, suppressed, two_cores)
 
 
 @contextmanager
@@ -147,6 +151,7 @@ def _plan_bytes(
     prices: PriceTable,
     allow_empty: bool,
     suppressed: SuppressionCheck | None,
+    two_cores: bool,
 ) -> BatchPlan:
     if len(data) > limits.max_file_bytes:
         raise IntakeError(
@@ -159,13 +164,13 @@ def _plan_bytes(
         table = read_workbook(
             data, kind, limits.max_rows, allow_empty=allow_empty, need_message=need_message
         )
-        return _plan(table, kind, options, limits, prices, suppressed)
+        return _plan(table, kind, options, limits, prices, suppressed, two_cores)
     decoded = decode_upload(data)
     encoding, text = decoded.encoding, decoded.text
     del decoded  # the text is freed once read: up to 4 bytes a character, the largest object
     table = read_table(text, limits.max_rows, allow_empty=allow_empty, need_message=need_message)
     del text
-    return _plan(table, encoding, options, limits, prices, suppressed)
+    return _plan(table, encoding, options, limits, prices, suppressed, two_cores)
 
 
 def plan_text(
@@ -175,8 +180,12 @@ def plan_text(
     prices: PriceTable,
     *,
     suppressed: SuppressionCheck | None = None,
+    two_cores: bool = False,
 ) -> BatchPlan:
-    """Plan pasted CSV text (already decoded); raises IntakeError (only) when unusable."""
+    """Plan pasted CSV text (already decoded); raises IntakeError (only) when unusable.
+
+    `two_cores` as for `plan_batch`.
+    """
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_file_bytes:
         raise IntakeError(
@@ -190,7 +199,7 @@ def plan_text(
     if not text or text.isspace():
         raise IntakeError("nothing to read: the pasted text is empty")
     table = read_table(text, limits.max_rows, need_message=options.template is None)
-    return _plan(table, "utf-8", options, limits, prices, suppressed)
+    return _plan(table, "utf-8", options, limits, prices, suppressed, two_cores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +232,13 @@ def _plan(
     limits: IntakeLimits,
     prices: PriceTable,
     suppressed: SuppressionCheck | None = None,
+    two_cores: bool = False,
 ) -> BatchPlan:
     ctx = _context(table, options, limits)
+    if two_cores:  # every distinct number cell parsed up front, on two cores when big
+        at = ctx.number_at
+        found = (r.cells[at] for r in table.records if r.error is None and at < len(r.cells))
+        ctx.numbers.update(parse_numbers(list(dict.fromkeys(found)), limits.default_country))
     messages: list[Message] = []
     rejected: list[RejectedRow] = []
     groups: dict[int, int] = {}  # line -> the routing group a row's own column gives it

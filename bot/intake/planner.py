@@ -80,16 +80,19 @@ def plan_for_store(
     *,
     keep_plan: bool = True,
     suppressed: SuppressionCheck | None = None,
+    two_cores: bool = False,
 ) -> PlannedBatch:
     """Check an upload ("bytes") or a paste ("text", UTF-8) and encode its plan for the store.
 
     Raises IntakeError (only) when the input cannot be used at all. `suppressed` answers which
     numbers are on the suppression list (in the worker: a picklable look-up, never the list).
+    `two_cores`: this process is single-threaded (the worker), see `plan_batch`.
     """
     if kind == "text":
-        plan = plan_text(data.decode("utf-8"), options, limits, prices, suppressed=suppressed)
+        text = data.decode("utf-8")
+        plan = plan_text(text, options, limits, prices, suppressed=suppressed, two_cores=two_cores)
     else:
-        plan = plan_batch(data, options, limits, prices, suppressed=suppressed)
+        plan = plan_batch(data, options, limits, prices, suppressed=suppressed, two_cores=two_cores)
     return PlannedBatch(
         plan_json=plan_to_json(plan),
         digest=batch_digest(plan),
@@ -142,8 +145,16 @@ def plan_in_worker(
     half-made plan alive, and making even the message could fail for want of memory.
     """
     try:
+        # The worker runs one job at a time on its main thread, and no other: it may fork.
         return plan_for_store(
-            data, kind, options, limits, prices, keep_plan=False, suppressed=suppressed
+            data,
+            kind,
+            options,
+            limits,
+            prices,
+            keep_plan=False,
+            suppressed=suppressed,
+            two_cores=True,
         )
     except MemoryError:
         pass
