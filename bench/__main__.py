@@ -68,6 +68,10 @@ def intake_rows() -> list[Row]:
          _s(f["check_json_s"]), f["check_json_s"] <= allowed),
         ("intake: check json / baseline", "<= 1.3x", f"{f['json_ratio']:.2f}x",
          f["json_ratio"] <= 1.3),
+        # Context for the wall times: check parses a big file's numbers on two cores.
+        ("intake: CPU, check (both its processes) / baseline", "",
+         f"{_s(f['check_cpu_s'])} / {_s(f['baseline_cpu_s'])} = "
+         f"{f['check_cpu_s'] / f['baseline_cpu_s']:.2f}x", None),
         ("intake: check peak RSS (its own wait4 rusage)", "<= 150 MB",
          f"{f['check_rss_mb']:.0f} MB", f["check_rss_mb"] <= 150),
         ("intake: check json peak RSS", "<= 150 MB",

@@ -140,6 +140,7 @@ def _best_of(
             raise RuntimeError(f"the baseline failed: {baselines[-1].stderr.strip()[:300]}")
     figures = {
         "baseline_s": min(r.wall_s for r in baselines),
+        "baseline_cpu_s": min(r.cpu_s for r in baselines),
         "baseline_rss_mb": max(r.peak_rss_mb for r in baselines),
     }
     for output, runs in checks.items():

@@ -5,7 +5,9 @@
 The intake benchmark starts its children through this instead of directly: Linux carries the
 peak RSS of the address space a process exec()s from into its ru_maxrss, so a child started
 straight from the (large) benchmark process would report at least the benchmark's own peak.
-Started from this small process, the figure is the command's own. Exits with its exit code.
+Started from this small process, the figure is the command's own. Its CPU time includes the
+processes it waited for (check's number-parsing child), and the peak RSS is the largest of
+them. Exits with its exit code.
 """
 
 import json
