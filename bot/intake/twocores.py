@@ -23,6 +23,7 @@ import os
 import pickle
 import select
 import signal
+import sys
 import time
 
 from bot.intake.numbers import BadNumber, Number, parse_number
@@ -40,7 +41,7 @@ Parsed = Number | BadNumber
 
 def parse_numbers(cells: list[str], region: str) -> dict[str, Parsed]:
     """`{cell: parse_number(cell, region)}` for distinct `cells`, on two cores when worth it."""
-    if len(cells) < MIN_CELLS or len(os.sched_getaffinity(0)) < 2:
+    if len(cells) < MIN_CELLS or not _two_cores():
         return {cell: parse_number(cell, region) for cell in cells}
     half = len(cells) // 2
     mine, theirs = cells[:half], cells[half:]
@@ -60,6 +61,12 @@ def parse_numbers(cells: list[str], region: str) -> dict[str, Parsed]:
         answer = _parse_list(theirs, region)
     parsed.update(zip(theirs, answer, strict=True))
     return parsed
+
+
+def _two_cores() -> bool:
+    """True on Linux when this process may run on two cores or more (elsewhere a forked child
+    of a process that has loaded system frameworks is not safe: never tried)."""
+    return sys.platform == "linux" and len(os.sched_getaffinity(0)) >= 2
 
 
 def _fork() -> tuple[int, int, int] | None:
