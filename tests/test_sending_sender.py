@@ -229,33 +229,28 @@ def test_no_answer_until_the_deadline_is_outcome_unknown(
     assert core.store.batch(batch_id).state is BatchState.UNKNOWN
 
 
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE chunk_params SET params = replace(params, 'Hello 0', 'Pay now')",
+        "DELETE FROM chunk_params",
+    ],
+    ids=["edited", "deleted"],
+)
 def test_tampered_parameters_are_never_sent(
-    core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
+    tampering: str, core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
 ) -> None:
-    """A chunk whose stored parameters were edited after approval is refused and recorded."""
+    """A chunk whose stored parameters were edited, or removed, after approval is refused
+    (they do not match the approved SHA-256) and recorded, never sent."""
     batch_id = core.approved()
     raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("UPDATE chunk_params SET params = replace(params, 'Hello 0', 'Pay now')")
+    raw.execute(tampering)
     drain(core.sender(client), clock)
     assert sim.requests == []
     [chunk] = core.store.chunks(batch_id)
     assert chunk.state == "failed" and "SHA-256" in (chunk.reason or "")
     assert "payload_mismatch" in _audit_events(core, batch_id)
     assert core.store.batch(batch_id).state is BatchState.FAILED
-
-
-def test_a_chunk_whose_parameters_were_deleted_is_refused_not_sent(
-    core: Core, clock: FakeClock, sim: SimulatorServer, client: EapiClient
-) -> None:
-    """Parameters removed from the database after approval: refused like edited ones."""
-    batch_id = core.approved()
-    raw = sqlite3.connect(core.store.path, isolation_level=None)
-    raw.execute("DELETE FROM chunk_params")
-    drain(core.sender(client), clock)
-    assert sim.requests == []
-    [chunk] = core.store.chunks(batch_id)
-    assert chunk.state == "failed" and "SHA-256" in (chunk.reason or "")
-    assert "payload_mismatch" in _audit_events(core, batch_id)
 
 
 def test_messages_changed_after_approval_are_never_sent(
