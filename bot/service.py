@@ -350,7 +350,11 @@ class BatchService:
 
     def _view(self, batch_id: int, planned: PlannedBatch | None = None) -> BatchView:
         """The view from the batch's columns; its plan from `planned` while the digest matches
-        (no decoding at all when it was planned here), else read from the store when used."""
+        (no decoding at all when it was planned here), else read from the store when used.
+
+        What a view shows is on disk first: the sender records answers without waiting for the
+        disk (`Store.flush_to_disk`, free when nothing is pending)."""
+        self.store.flush_to_disk()
         with self.store.snapshot() as read:
             batch = read.batch_header(batch_id)
             chunks, position = read.chunks(batch_id), read.queue_position(batch_id)
@@ -373,7 +377,9 @@ class BatchService:
             ]
 
     def home(self) -> HomeSnapshot:
-        """The sender's state, the queue and the latest batches, for the Home tab."""
+        """The sender's state, the queue and the latest batches, for the Home tab (on disk
+        first, as for `get`)."""
+        self.store.flush_to_disk()
         return home_snapshot(self.store, self._clock())
 
     def rejected_csv(self, batch_id: int) -> bytes:

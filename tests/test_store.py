@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -472,13 +473,51 @@ def test_upgrading_moves_each_chunks_parameters_out_of_its_row(tmp_path: Path) -
     store.close()
 
 
-def test_every_write_waits_for_the_disk(tmp_path: Path) -> None:
-    """Each write transaction commits with synchronous=FULL: the outbox row before its POST,
-    and an answer before the thread hears of it, both survive a power cut."""
+def test_a_write_that_waits_for_the_disk_leaves_every_later_write_synced(tmp_path: Path) -> None:
+    """`write()` commits with synchronous=FULL; `write(durable=False)` commits (seen by another
+    connection) and, even when it fails, leaves the connection at FULL for the next outbox row."""
     core = make_core(tmp_path / "sync.db")
     batch_id = core.prepare()
     conn = core.store._connection()
-    with core.store.write() as tx:
+    with core.store.write():
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with core.store.write(durable=False) as tx:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         tx.audit(AuditEvent.CANCELLED, at=5.0, actor="U9", batch_id=batch_id)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    seen = _raw(core.store.path).execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    assert seen == len(core.store.audit_entries())
+    with pytest.raises(RuntimeError), core.store.write(durable=False):
+        raise RuntimeError("crash before commit")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_what_slack_is_shown_is_on_disk_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a commit that did not wait for the disk (the sender's answers), the next view the
+    service builds (a card, a thread message, the Home tab) syncs the write-ahead log first,
+    once; with nothing pending, reading a view does no disk I/O at all."""
+    core = make_core(tmp_path / "flush.db")
+    batch_id = core.prepare()
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    with core.store.write() as tx:
+        tx.audit(AuditEvent.CANCELLED, at=5.0, actor="U9", batch_id=batch_id)
+    core.service.get(batch_id)
+    core.service.home()
+    assert synced == []
+    log = str(core.store.path.resolve()) + "-wal"
+    for shown in (lambda: core.service.get(batch_id), core.service.home):
+        with core.store.write(durable=False) as tx:
+            tx.audit(AuditEvent.CANCELLED, at=6.0, actor="U9", batch_id=batch_id)
+        before = len(synced)
+        shown()
+        shown()
+        assert synced[before:] == [log]

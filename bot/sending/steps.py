@@ -247,10 +247,11 @@ class Steps:
         """Record an attempt's answer, then accept, fail, retry or give up on the chunk."""
         now = self.clock()
         answer = answer_of(result)
-        # Synced before anyone is told (synchronous=FULL, as every commit): the thread says
-        # "accepted" only once a power cut can no longer turn this answer into an attempt in
-        # flight, which recovery would resend or call unknown.
-        with self.store.write() as tx:
+        # Not waited for here, so the sender goes on at once. Every view Slack is shown is read
+        # after `Store.flush_to_disk` (bot.service), so the thread says "accepted" only once a
+        # power cut can no longer turn this answer back into an attempt in flight (resent with
+        # its stop_dup_id, or called unknown); the next attempt's durable commit syncs it too.
+        with self.store.write(durable=False) as tx:
             closed = tx.finish_attempt(chunk.id, number, now, answer)
             self._audit(
                 tx,

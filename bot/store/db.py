@@ -1,8 +1,9 @@
 """The SQLite store: every SQL statement of smsbatch lives here (schema: `migrations`).
 
-One connection per thread (WAL, `busy_timeout`, `synchronous=FULL` so that every commit
-survives a power cut: the outbox row before its POST, and the answer before Slack hears of
-it), opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
+One connection per thread (WAL, `busy_timeout`, `synchronous=FULL` so that a committed outbox
+row survives a power cut; `write(durable=False)` for the sender's answers, which reach the disk
+with the next durable commit or `flush_to_disk`, called before anything is shown in Slack),
+opened in autocommit mode; every write is one `BEGIN IMMEDIATE`
 transaction taken through `Store.write()`, which yields a `Tx` holding the write statements.
 A state change is a conditional update (`... WHERE state = 'pending'`) written in the same
 transaction as its audit entry, so of many concurrent deciders exactly one changes anything.
@@ -10,6 +11,7 @@ transaction as its audit entry, so of many concurrent deciders exactly one chang
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -501,6 +503,7 @@ class Store(_Reader):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._uri = self.path.absolute().as_uri() + "?mode=rwc"
+        self._unsynced = 0  # `durable=False` commits `flush_to_disk` has not synced yet
 
     @classmethod
     def open(
@@ -550,17 +553,54 @@ class Store(_Reader):
         self._local = threading.local()
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back."""
+    def write(self, *, durable: bool = True) -> Iterator[Tx]:
+        """One write transaction (BEGIN IMMEDIATE): committed on success, else rolled back.
+
+        `durable=False` commits without waiting for the disk (`synchronous=NORMAL`): the
+        transaction survives a crash of the process at once, and a power cut once the next
+        durable commit or `flush_to_disk` has synced the write-ahead log, this one included.
+        """
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            yield Tx(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # a failed COMMIT can leave the transaction open
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # a failed COMMIT can leave the transaction open
+                    conn.execute("ROLLBACK")
+                raise
+            if not durable:
+                with self._lock:
+                    self._unsynced += 1
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")
+
+    def flush_to_disk(self) -> None:
+        """Wait until every transaction committed so far is on disk, `durable=False` ones too.
+
+        Syncs the write-ahead log, where such a commit's pages are until a checkpoint copies
+        them into the database (SQLite syncs that after every checkpoint). Free when no
+        `durable=False` commit happened since the last call.
+        """
+        with self._lock:
+            pending = self._unsynced
+        if not pending:
+            return
+        try:
+            handle = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # no log: everything is in the database file
+            handle = None
+        if handle is not None:
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        with self._lock:
+            self._unsynced -= pending
 
     @contextmanager
     def snapshot(self) -> Iterator[_Reader]:
