@@ -139,10 +139,12 @@ def _number(value: Decimal) -> int | float:
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """A list that grows with the file: its items, and how each one becomes JSON."""
+    """A list that grows with the file: its items, how each one becomes JSON, and (for the
+    messages, most of the output) how each is written as JSON text without the object."""
 
     items: Sequence[Any]
     convert: Callable[[Any], Any]
+    text: Callable[[Any], str] | None = None
 
 
 def plan_to_json(plan: BatchPlan) -> dict[str, Any]:
@@ -176,8 +178,8 @@ def _write_rows(rows: _Rows, out: TextIO) -> None:
     items = rows.items
     for start in range(0, len(items), JSON_BATCH):
         batch = items[start : start + JSON_BATCH]
-        if rows.convert is _message_json:
-            piece = ",".join(map(_message_text, batch))
+        if rows.text is not None:
+            piece = ",".join(map(rows.text, batch))
         else:
             piece = _dumps([rows.convert(item) for item in batch])[1:-1]
         out.write(("," if start else "") + piece)
@@ -213,7 +215,7 @@ def _plan_fields(plan: BatchPlan) -> dict[str, Any]:
         "parts": plan.parts,
         "credits": _number(plan.credits),
         "rejected": _Rows(plan.rejected, _rejected_json),
-        "messages": _Rows(plan.messages, _message_json),
+        "messages": _Rows(plan.messages, _message_json, _message_text),
         "duplicate_rows": _Rows(plan.duplicates, _duplicate_json),
         "encoding": {"7bit": seven, "16bit": len(plan.messages) - seven},
         "cost": [_cost_json(c) for c in plan.cost],
